@@ -1,0 +1,205 @@
+"""Command line: python -m hqcnn train | evaluate | datasets | bench.
+
+Every HQCNNError ends the program with its plain message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hqcnn.config import (
+    ENCODINGS,
+    ENTANGLERS,
+    IMAGE_SIZES,
+    MODEL_KINDS,
+    SOURCE_SIZES,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+from hqcnn.errors import HQCNNError
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    defaults_d, defaults_m, defaults_t = DataConfig(), ModelConfig(), TrainConfig()
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default=defaults_d.dataset, help="MedMNIST name (see 'datasets')")
+    data.add_argument("--source-size", type=int, default=defaults_d.source_size, choices=SOURCE_SIZES)
+    data.add_argument("--image-size", type=int, default=defaults_d.image_size, choices=IMAGE_SIZES)
+    data.add_argument("--grayscale", action="store_true", help="convert RGB images to one channel")
+    data.add_argument("--no-normalize", action="store_true", help="keep pixel values in 0..1")
+    data.add_argument("--train-per-class", type=int, default=None, help="low-data: N training images per class")
+    data.add_argument("--noise", type=float, default=0.0, help="Gaussian input noise σ (pixel units 0..1)")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", default=defaults_m.kind, choices=MODEL_KINDS, help="hybrid, or a classical control")
+    model.add_argument("--qubits", type=int, default=defaults_m.n_qubits)
+    model.add_argument("--depth", type=int, default=defaults_m.depth)
+    model.add_argument("--features", type=int, default=None, help="default: 2 per qubit, capped at 3 per qubit")
+    model.add_argument("--entangler", default=defaults_m.entangler, choices=ENTANGLERS)
+    model.add_argument("--encoding", default=defaults_m.encoding, choices=ENCODINGS)
+    train = p.add_argument_group("training")
+    train.add_argument("--epochs", type=int, default=defaults_t.epochs)
+    train.add_argument("--lr", type=float, default=defaults_t.lr)
+    train.add_argument("--batch-size", type=int, default=defaults_t.batch_size)
+    train.add_argument("--seed", type=int, default=defaults_t.seed)
+    train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--device", default=defaults_t.device, choices=("auto", "cpu", "cuda"))
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig described by parsed `train` options (validated)."""
+    features = args.features if args.features is not None else 2 * args.qubits
+    return RunConfig(
+        data=DataConfig(
+            dataset=args.dataset,
+            source_size=args.source_size,
+            image_size=args.image_size,
+            grayscale=args.grayscale,
+            normalize=not args.no_normalize,
+            train_per_class=args.train_per_class,
+            noise_std=args.noise,
+            seed=args.seed,
+        ),
+        model=ModelConfig(
+            kind=args.model,
+            n_qubits=args.qubits,
+            depth=args.depth,
+            n_features=features,
+            entangler=args.entangler,
+            encoding=args.encoding,
+        ),
+        train=TrainConfig(
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            class_weights=args.class_weights,
+            augment=not args.no_augment,
+            device=args.device,
+        ),
+    )
+
+
+def _print_metrics(test: dict[str, Any], params: dict[str, int] | None = None) -> None:
+    auc = "n/a" if test.get("auc") is None else f"{test['auc']:.3f}"
+    print(f"test accuracy {test['accuracy']:.3f}  (majority-class baseline {test['majority_accuracy']:.3f})")
+    print(f"test ROC-AUC  {auc}")
+    for key in ("precision", "recall", "specificity", "f1"):
+        print(f"test {key:<12}{test[key]:.3f}")
+    if params:
+        print("trainable parameters: " + ", ".join(f"{k} {v}" for k, v in params.items()))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one model and save it as a run folder."""
+    from tqdm import tqdm
+
+    from hqcnn import checkpoint
+    from hqcnn.data import prepare
+    from hqcnn.train import Callback, run
+
+    config = run_config_from_args(args)
+    data = prepare(config.data)
+
+    class TqdmCallback(Callback):
+        def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None:
+            self.bar = tqdm(total=total_steps, unit="batch", desc="training", disable=args.quiet)
+
+        def on_batch_end(self, step: int, loss: float, accuracy: float) -> None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+        def on_epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None:
+            auc = metrics["val_auc"]
+            self.bar.write(
+                f"epoch {epoch}: loss {metrics['train_loss']:.3f}  val acc {metrics['val_accuracy']:.3f}"
+                f"  val AUC {'n/a' if auc is None else f'{auc:.3f}'}  ({metrics['seconds']:.1f} s)"
+            )
+
+    callback = TqdmCallback()
+    outcome = run(config, data=data, callback=callback)
+    callback.bar.close()
+    metrics = outcome.metrics_json()
+    out = checkpoint.save(args.out, outcome.result.model, config, checkpoint.ModelMeta.from_data(data), metrics)
+    print(f"best epoch {outcome.result.best_epoch}; trained in {outcome.seconds:.1f} s; saved to {out}")
+    _print_metrics(outcome.test, metrics["params"])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Re-evaluate a saved run on its dataset's test split."""
+    from dataclasses import replace
+
+    from hqcnn import checkpoint
+    from hqcnn.data import prepare
+    from hqcnn.model import parameter_counts
+    from hqcnn.train import evaluate
+
+    saved = checkpoint.load(args.run)
+    # The test split is prepared exactly as in training, except that the training subset does not
+    # matter: normalisation uses the statistics stored with the model.
+    data = prepare(replace(saved.config.data, train_per_class=None), stats=(saved.meta.mean, saved.meta.std))
+    test = evaluate(saved.model, data.x_test, data.y_test)
+    if args.json:
+        print(json.dumps({"test": test, "params": parameter_counts(saved.model).to_dict()}, indent=2))
+    else:
+        print(f"run {args.run}: {saved.config.model.kind} model on {saved.meta.dataset}")
+        _print_metrics(test, parameter_counts(saved.model).to_dict())
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """List every dataset and whether it is bundled, cached or downloadable."""
+    from hqcnn.data import DATASETS, dataset_status
+
+    print(f"{'name':<16}{'classes':>8}{'channels':>10}{'train':>8}  {'task':<20}status at 28 px (larger: 64/128/224)")
+    for key, info in DATASETS.items():
+        status = dataset_status(key, 28)
+        larger = "/".join(dataset_status(key, s)[0] for s in SOURCE_SIZES[1:])  # b/c/d
+        print(
+            f"{key:<16}{info.n_classes:>8}{info.n_channels:>10}{info.n_samples['train']:>8}  "
+            f"{info.task:<20}{status} ({larger})"
+        )
+    print("\nbundled: shipped with the project; cached: downloaded before; downloadable: fetched on first use.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m hqcnn`."""
+    parser = argparse.ArgumentParser(prog="python -m hqcnn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_train = sub.add_parser("train", help="train a model and save it to a run folder")
+    _add_run_options(p_train)
+    p_train.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder to write")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_train.set_defaults(func=cmd_train)
+
+    p_eval = sub.add_parser("evaluate", help="print the test metrics of a saved run")
+    p_eval.add_argument("--run", type=Path, required=True, help="run folder written by 'train'")
+    p_eval.add_argument("--json", action="store_true")
+    p_eval.set_defaults(func=cmd_evaluate)
+
+    p_data = sub.add_parser("datasets", help="list datasets: bundled, cached or downloadable")
+    p_data.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HQCNNError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

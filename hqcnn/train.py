@@ -1,0 +1,249 @@
+"""The training loop: Adam, optional cosine schedule and augmentation, best epoch on validation AUC.
+
+Progress leaves the loop only through callbacks, so the CLI (tqdm) and the app (st.progress)
+share it. A `threading.Event` stops it cleanly between batches; the best model so far is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hqcnn.config import RunConfig, TrainConfig
+from hqcnn.metrics import classification_metrics
+from hqcnn.model import HybridNet, ParamCounts, build_model, parameter_counts
+
+
+class Callback:
+    """Receives progress from `train_model`; override what you need. Called on the training thread."""
+
+    def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None:
+        """Before the first batch."""
+
+    def on_batch_end(self, step: int, loss: float, accuracy: float) -> None:
+        """After every optimiser step: global step (from 1), batch loss, batch accuracy."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """After each epoch's validation: see `TrainResult.history` for the keys."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced. `model` holds the weights of the best epoch."""
+
+    model: HybridNet
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped: bool = False  # the stop flag ended training early
+    stop_reason: str | None = None  # a message for the user when training ended early
+    seconds_per_epoch: float = 0.0  # mean wall time of the training part of an epoch
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The history row of the best epoch."""
+        return next((row for row in self.history if row["epoch"] == self.best_epoch), {})
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" takes CUDA when present; "cuda" without a GPU falls back to the CPU."""
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy so that a config and seed give identical results on the CPU."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small random shifts (±2 px at 28), rotations (±10°) and zooms (±10%), done per sample.
+
+    One batched affine warp; no flips, since left and right matter in chest and retina images.
+    """
+    b = x.shape[0]
+    rand = torch.rand(b, 4, generator=generator, device="cpu").to(x.device) * 2 - 1  # (B, 4) in [-1, 1)
+    angle = rand[:, 0] * math.radians(10)
+    scale = 1 + rand[:, 1] * 0.1
+    shift = rand[:, 2:] * (4 / 28)  # normalised coordinates span 2, so 4/28 is 2 px at 28×28
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
+@torch.no_grad()
+def predict_proba(model: HybridNet, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, n_classes) in evaluation mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = [torch.softmax(model(x[i : i + batch_size].to(device)), 1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(chunks).double().numpy()
+
+
+def evaluate(model: HybridNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """All classification metrics of `model` on (x, y)."""
+    return classification_metrics(y.numpy(), predict_proba(model, x))
+
+
+def _class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    counts = torch.bincount(y, minlength=n_classes).float().clamp(min=1)
+    return counts.sum() / (n_classes * counts)
+
+
+def train_model(
+    model: HybridNet,
+    data: Any,
+    cfg: TrainConfig,
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train `model` on `data` (a PreparedData) and return it with the best epoch's weights loaded.
+
+    The best epoch is the one with the highest validation ROC-AUC (accuracy breaks ties and stands
+    in when AUC is undefined), as the MedMNIST benchmark chooses models.
+    """
+    callback = callback or Callback()
+    stop = stop or threading.Event()
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model.to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    x_train, y_train = data.x_train, data.y_train
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        if cfg.schedule == "cosine"
+        else None
+    )
+    weight = _class_weights(y_train, data.n_classes).to(device) if cfg.class_weights else None
+
+    result = TrainResult(model=model)
+    best_score: tuple[float, float] = (-math.inf, -math.inf)
+    best_state = copy.deepcopy(model.state_dict())
+    train_seconds: list[float] = []
+    callback.on_train_start(total_steps, steps_per_epoch)
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for start in range(0, n, cfg.batch_size):
+            if stop.is_set():
+                break
+            idx = order[start : start + cfg.batch_size]
+            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+            if cfg.augment:
+                xb = augment(xb, generator)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, weight=weight)
+            if not torch.isfinite(loss):
+                result.stop_reason = (
+                    f"Training stopped at epoch {epoch}: the loss became {loss.item()} (not a number). "
+                    "Try a smaller learning rate. The best model so far was kept."
+                )
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
+            step += 1
+            batch_correct = int((logits.argmax(1) == yb).sum())
+            loss_sum += loss.item() * len(idx)
+            correct += batch_correct
+            seen += len(idx)
+            callback.on_batch_end(step, loss.item(), batch_correct / len(idx))
+        train_seconds.append(time.perf_counter() - started)
+        if result.stop_reason:
+            break
+        if seen == 0:  # stopped before this epoch trained anything
+            break
+
+        val = evaluate(model, data.x_val, data.y_val)
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "val_accuracy": val["accuracy"],
+            "val_auc": val["auc"],
+            "seconds": train_seconds[-1],
+            "partial": seen < n,  # the stop flag cut this epoch short
+        }
+        result.history.append(row)
+        score = (val["auc"] if val["auc"] is not None else -1.0, val["accuracy"])
+        if score > best_score:
+            best_score, result.best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        callback.on_epoch_end(epoch, row)
+        if stop.is_set():
+            break
+
+    result.stopped = stop.is_set()
+    if result.stopped and not result.stop_reason:
+        result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; the best epoch was kept."
+    model.load_state_dict(best_state)
+    model.eval()
+    full_epochs = [s for s, row in zip(train_seconds, result.history) if not row["partial"]]
+    result.seconds_per_epoch = float(np.mean(full_epochs or train_seconds or [0.0]))
+    return result
+
+
+@dataclass
+class RunOutcome:
+    """A whole run: the data it used, the trained model, and its test metrics."""
+
+    config: RunConfig
+    data: Any  # PreparedData
+    result: TrainResult
+    test: dict[str, Any]
+    params: ParamCounts
+    seconds: float  # wall time of training, validation included
+
+    def metrics_json(self) -> dict[str, Any]:
+        """What `metrics.json` holds."""
+        return {
+            "test": self.test,
+            "params": self.params.to_dict(),
+            "seconds": self.seconds,
+            "seconds_per_epoch": self.result.seconds_per_epoch,
+            "best_epoch": self.result.best_epoch,
+            "history": self.result.history,
+            "stopped": self.result.stopped,
+            "stop_reason": self.result.stop_reason,
+        }
+
+
+def run(
+    config: RunConfig,
+    data: Any | None = None,
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+    backend: str = "auto",
+) -> RunOutcome:
+    """Prepare the data (unless given), build the model, train it, and test the best epoch."""
+    from hqcnn.data import prepare
+
+    data = data if data is not None else prepare(config.data)
+    seed_everything(config.train.seed)
+    model = build_model(config.model, data.in_channels, data.n_classes, backend=backend)
+    started = time.perf_counter()
+    result = train_model(model, data, config.train, callback, stop)
+    seconds = time.perf_counter() - started
+    test = evaluate(result.model, data.x_test, data.y_test)
+    return RunOutcome(config, data, result, test, parameter_counts(result.model), seconds)
