@@ -134,18 +134,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Re-evaluate a saved run on its dataset's test split."""
-    from dataclasses import replace
-
     from hqcnn import checkpoint
-    from hqcnn.data import prepare
+    from hqcnn.data import prepare_split
     from hqcnn.model import parameter_counts
     from hqcnn.train import evaluate
 
     saved = checkpoint.load(args.run)
-    # The test split is prepared exactly as in training, except that the training subset does not
-    # matter: normalisation uses the statistics stored with the model.
-    data = prepare(replace(saved.config.data, train_per_class=None), stats=(saved.meta.mean, saved.meta.std))
-    test = evaluate(saved.model, data.x_test, data.y_test)
+    # Normalised with the statistics stored with the model, exactly as in training.
+    x_test, y_test = prepare_split(saved.config.data, "test", saved.meta.mean, saved.meta.std)
+    test = evaluate(saved.model, x_test, y_test)
     if args.json:
         print(json.dumps({"test": test, "params": parameter_counts(saved.model).to_dict()}, indent=2))
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
@@ -166,7 +166,7 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
         raise CheckpointError(f"The weights file is too large ({len(weights) / 2**20:.0f} MB).")
     try:
         tensors = load_safetensors_bytes(weights)
-    except (SafetensorsError, ValueError, RuntimeError, OSError) as err:
+    except (SafetensorError, ValueError, RuntimeError, OSError) as err:
         raise CheckpointError("The weights file is not a valid safetensors file (damaged, truncated, or another format).") from err
 
     model = build_model(config.model, meta.in_channels, meta.n_classes)

@@ -1,7 +1,7 @@
 """The hybrid quantum–classical CNN, its parameter-matched classical twin, and a backbone-only net.
 
     image (B, C, H, W)
-      → Backbone: [Conv3×3 → BN → ReLU → MaxPool2] ×2 → AdaptiveAvgPool(7) → Linear   (B, n_features)
+      → Backbone: [Conv3×3 → BN → ReLU → MaxPool2] ×2 → AdaptiveAvgPool(7) → Linear → BN (B, n_features)
       → middle:   π·tanh → variational circuit → ⟨Z⟩ per qubit                        (B, n_qubits)
                   (classical twin: a low-rank tanh layer with as many parameters)
       → Head:     Linear → ReLU → Linear                                               (B, n_classes)
@@ -38,13 +38,16 @@ class Backbone(nn.Module):
         self.grid = nn.AdaptiveAvgPool2d(POOLED_GRID)
         self.dropout = nn.Dropout(cfg.dropout)
         self.project = nn.Linear(c2 * POOLED_GRID * POOLED_GRID, cfg.n_features)
+        # Standardised features keep π·tanh out of saturation, where every angle would be ±π and
+        # the circuit's output constant (measured: small sets like BreastMNIST collapse without it).
+        self.feature_norm = nn.BatchNorm1d(cfg.n_features, affine=False) if cfg.batch_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) → (B, n_features)."""
         x = self.pool(torch.relu(self.bn1(self.conv1(x))))  # (B, c1, H/2, W/2)
         x = self.pool(torch.relu(self.bn2(self.conv2(x))))  # (B, c2, H/4, W/4)
         x = self.grid(x).flatten(1)  # (B, c2·7·7)
-        return self.project(self.dropout(x))
+        return self.feature_norm(self.project(self.dropout(x)))
 
 
 class QuantumLayer(nn.Module):
