@@ -87,7 +87,9 @@ def _header(config: RunConfig, meta: ModelMeta) -> dict[str, Any]:
     }
 
 
-def to_bytes(model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None) -> dict[str, bytes]:
+def to_bytes(
+    model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None
+) -> dict[str, bytes]:
     """The three files of a checkpoint as bytes, keyed by file name."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     files = {
@@ -99,7 +101,9 @@ def to_bytes(model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict
     return files
 
 
-def save(folder: str | Path, model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None) -> Path:
+def save(
+    folder: str | Path, model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None
+) -> Path:
     """Write the checkpoint files into `folder` (created if needed); returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,7 +171,9 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
     try:
         tensors = load_safetensors_bytes(weights)
     except (SafetensorError, ValueError, RuntimeError, OSError) as err:
-        raise CheckpointError("The weights file is not a valid safetensors file (damaged, truncated, or another format).") from err
+        raise CheckpointError(
+            "The weights file is not a valid safetensors file (damaged, truncated, or another format)."
+        ) from err
 
     model = build_model(config.model, meta.in_channels, meta.n_classes)
     expected = model.state_dict()
@@ -218,7 +224,10 @@ def from_zip(blob: bytes) -> Checkpoint:
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             if name not in infos:
                 raise CheckpointError(f"The archive has no {name}; expected {WEIGHTS_FILE} and {CONFIG_FILE}.")
-        if sum(infos[n].file_size for n in infos if n in (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE)) > MAX_WEIGHTS_BYTES + 2 * MAX_JSON_BYTES:
+        if (
+            sum(infos[n].file_size for n in infos if n in (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE))
+            > MAX_WEIGHTS_BYTES + 2 * MAX_JSON_BYTES
+        ):
             raise CheckpointError("The archive unpacks to more data than a saved model can hold.")
         try:
             read = {n: archive.read(n) for n in (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE) if n in infos}

@@ -2,7 +2,7 @@
 
 `circuit_ops` is the single definition of the circuit. Every use derives from it: the trainable
 `TorchLayer`, the drawings, the OpenQASM export, the Bloch-vector read-out and the noisy or
-finite-shot devices of the experiments. Angles arrive already squashed (the model applies π·tanh).
+finite-shot devices of the experiments. Angles arrive already squashed into (0, π) by the model.
 """
 
 from __future__ import annotations
@@ -87,9 +87,7 @@ def _encode(spec: CircuitSpec, angles: torch.Tensor) -> None:
         gate(angles[..., i], wires=i % spec.n_qubits)
 
 
-def circuit_ops(
-    spec: CircuitSpec, angles: torch.Tensor, weights: torch.Tensor, noise: float = 0.0
-) -> None:
+def circuit_ops(spec: CircuitSpec, angles: torch.Tensor, weights: torch.Tensor, noise: float = 0.0) -> None:
     """Queue the circuit's gates. weights: (depth, n_qubits, 2). noise: depolarising p per layer."""
     if spec.encoding != "reupload":
         _encode(spec, angles)

@@ -42,17 +42,12 @@ def _validate(y_true: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     if y.ndim != 1:
         raise HQCNNError(f"Labels must be a 1-D array of class numbers, got shape {y.shape}.")
     if p.ndim != 2:
-        raise HQCNNError(
-            f"Class probabilities must be a 2-D array (samples x classes), got shape {p.shape}."
-        )
+        raise HQCNNError(f"Class probabilities must be a 2-D array (samples x classes), got shape {p.shape}.")
     n, k = p.shape
     if k < 2:
         raise HQCNNError(f"Class probabilities need at least 2 classes (columns), got {k}.")
     if y.shape[0] != n:
-        raise HQCNNError(
-            f"Labels and probabilities have different lengths: {y.shape[0]} labels, "
-            f"{n} probability rows."
-        )
+        raise HQCNNError(f"Labels and probabilities have different lengths: {y.shape[0]} labels, {n} probability rows.")
     if n == 0:
         raise HQCNNError("Cannot compute metrics on an empty set of samples.")
     if y.dtype == bool:
@@ -65,10 +60,7 @@ def _validate(y_true: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
         raise HQCNNError(f"Labels must be whole class numbers, got values of type {y.dtype}.")
     y = y.astype(np.int64)
     if y.min() < 0 or y.max() >= k:
-        raise HQCNNError(
-            f"Labels must lie in 0..{k - 1} for {k} classes, found labels from {y.min()} "
-            f"to {y.max()}."
-        )
+        raise HQCNNError(f"Labels must lie in 0..{k - 1} for {k} classes, found labels from {y.min()} to {y.max()}.")
     if not np.issubdtype(p.dtype, np.number) or np.issubdtype(p.dtype, np.complexfloating):
         raise HQCNNError(f"Class probabilities must be real numbers, got type {p.dtype}.")
     p = p.astype(np.float64)
@@ -167,9 +159,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
         auc = float(roc_auc_score(positive, p[:, 1])) if 0 < positive.sum() < n else None
         roc: Any = _roc(positive, p[:, 1])
     else:
-        aucs = [
-            float(roc_auc_score(y == c, p[:, c])) for c in range(k) if 0 < support[c] < n
-        ]
+        aucs = [float(roc_auc_score(y == c, p[:, c])) for c in range(k) if 0 < support[c] < n]
         auc = float(np.mean(aucs)) if aucs else None
         roc = {str(c): _roc(y == c, p[:, c]) for c in range(k)}
 

@@ -53,7 +53,7 @@ class TrainResult:
 
 
 def pick_device(name: str) -> torch.device:
-    """"auto" takes CUDA when present; "cuda" without a GPU falls back to the CPU."""
+    """ "auto" takes CUDA when present; "cuda" without a GPU falls back to the CPU."""
     if name in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
@@ -126,9 +126,7 @@ def train_model(
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-        if cfg.schedule == "cosine"
-        else None
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps) if cfg.schedule == "cosine" else None
     )
     weight = _class_weights(y_train, data.n_classes).to(device) if cfg.class_weights else None
 
@@ -199,7 +197,7 @@ def train_model(
         result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; the best epoch was kept."
     model.load_state_dict(best_state)
     model.eval()
-    full_epochs = [s for s, row in zip(train_seconds, result.history) if not row["partial"]]
+    full_epochs = [s for s, row in zip(train_seconds, result.history, strict=False) if not row["partial"]]
     result.seconds_per_epoch = float(np.mean(full_epochs or train_seconds or [0.0]))
     return result
 

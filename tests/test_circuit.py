@@ -50,7 +50,9 @@ def test_ring_closed_form_two_qubits():
     # RY(a)⊗RY(b) then one CNOT(0→1): ⟨Z0⟩ = cos a, ⟨Z1⟩ = cos a · cos b.
     spec = CircuitSpec(n_qubits=2, depth=1, n_features=2, entangler="ring")
     a, b = 0.9, -0.4
-    z = torch.stack(make_qnode(spec)(torch.tensor([a, b], dtype=torch.float64), torch.zeros(1, 2, 2, dtype=torch.float64)))
+    z = torch.stack(
+        make_qnode(spec)(torch.tensor([a, b], dtype=torch.float64), torch.zeros(1, 2, 2, dtype=torch.float64))
+    )
     np.testing.assert_allclose(z.numpy(), [np.cos(a), np.cos(a) * np.cos(b)], atol=1e-12)
 
 

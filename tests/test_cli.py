@@ -16,8 +16,26 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_train_then_evaluate(tmp_path):
     out = tmp_path / "demo"
-    done = _cli("train", "--dataset", "breastmnist", "--qubits", "3", "--depth", "1", "--epochs", "2",
-                "--train-per-class", "30", "--batch-size", "32", "--seed", "0", "--out", str(out), "--quiet")
+    done = _cli(
+        "train",
+        "--dataset",
+        "breastmnist",
+        "--qubits",
+        "3",
+        "--depth",
+        "1",
+        "--epochs",
+        "2",
+        "--train-per-class",
+        "30",
+        "--batch-size",
+        "32",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
     metrics = json.loads((out / "metrics.json").read_text())
@@ -31,8 +49,18 @@ def test_train_then_evaluate(tmp_path):
 
 
 def test_classical_twin_from_cli(tmp_path):
-    done = _cli("train", "--model", "classical", "--epochs", "1", "--train-per-class", "20", "--out",
-                str(tmp_path / "twin"), "--quiet")
+    done = _cli(
+        "train",
+        "--model",
+        "classical",
+        "--epochs",
+        "1",
+        "--train-per-class",
+        "20",
+        "--out",
+        str(tmp_path / "twin"),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "twin" / "metrics.json").read_text())
     assert metrics["params"]["quantum"] == 0 and metrics["params"]["classical_middle"] == 16

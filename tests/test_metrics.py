@@ -111,9 +111,7 @@ def test_roc_curves(k: int, seed: int) -> None:
         assert all(math.isfinite(t) for t in thr)
         assert thr[0] > probs[:, cls].max()
         assert np.all(np.diff(thr) < 0)
-        assert np.trapezoid(curve["tpr"], curve["fpr"]) == pytest.approx(
-            roc_auc_score(y == cls, probs[:, cls])
-        )
+        assert np.trapezoid(curve["tpr"], curve["fpr"]) == pytest.approx(roc_auc_score(y == cls, probs[:, cls]))
 
 
 @pytest.mark.parametrize("k", [2, 5])
@@ -223,9 +221,7 @@ def test_bad_inputs_raise(y: np.ndarray, probs: np.ndarray, match: str) -> None:
 @pytest.mark.parametrize("values", [[0.71, 0.74, 0.69], [0.5, 0.9], [1.0, 2.0, 3.0, 4.0, 10.0]])
 def test_mean_ci_matches_scipy(values: list[float], confidence: float) -> None:
     mean, low, high = mean_ci(values, confidence)
-    ref_low, ref_high = stats.t.interval(
-        confidence, df=len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
-    )
+    ref_low, ref_high = stats.t.interval(confidence, df=len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
     assert mean == pytest.approx(np.mean(values))
     assert (low, high) == pytest.approx((ref_low, ref_high))
     assert all(type(v) is float for v in (mean, low, high))

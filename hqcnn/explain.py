@@ -1,0 +1,315 @@
+"""Why did the model say that? Attribution maps and looks inside the trained network.
+
+Everything here returns numpy arrays and draws nothing, so the app and the CLI can plot them as
+they like. Attribution methods live in a name → spec registry (the way captum and timm expose
+their methods), each with a label and a one-sentence description a clinician can read:
+
+    ATTRIBUTIONS["gradcam"].label        → "Grad-CAM"
+    attribute(model, x, target=1, method="gradcam")  → (H, W) map for class 1
+
+Every function puts the model in evaluation mode while it works (BatchNorm must use its running
+statistics, not the statistics of the one image being explained) and restores the previous mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+from torch import nn
+
+from hqcnn.circuit import make_qnode
+from hqcnn.errors import HQCNNError
+from hqcnn.model import HybridNet, QuantumLayer
+
+# fn(model, x (1, C, H, W) on the model's device, target, **options) → raw attribution (C', H, W),
+# C' = C for the pixel methods and 1 for Grad-CAM.
+AttributionFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AttributionMethod:
+    """One attribution method of the registry."""
+
+    name: str
+    label: str  # short human name, for menus
+    description: str  # one plain sentence for a clinician
+    fn: AttributionFn
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Evaluation mode inside the block; every submodule's own previous mode afterwards."""
+    previous = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in previous.items():
+            module.training = training
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _single_image(model: HybridNet, x: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) or (1, C, H, W) → a detached float (1, C, H, W) copy on the model's device."""
+    if not isinstance(x, torch.Tensor):
+        raise HQCNNError(f"Expected an image tensor, got {type(x).__name__}.")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise HQCNNError(f"Expected one image shaped (C, H, W) or (1, C, H, W), got shape {tuple(x.shape)}.")
+    in_channels = getattr(model, "in_channels", x.shape[1])
+    if x.shape[1] != in_channels:
+        raise HQCNNError(f"The model takes images with {in_channels} channel(s); this one has {x.shape[1]}.")
+    return x.detach().to(_device(model), torch.float32).clone()
+
+
+def _check_target(model: HybridNet, target: int) -> int:
+    n_classes = getattr(model, "n_classes", None)
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise HQCNNError(f"The class to explain must be a class number, got {target!r}.")
+    if n_classes is not None and not 0 <= target < n_classes:
+        raise HQCNNError(f"Class {target} does not exist: the model has classes 0 to {n_classes - 1}.")
+    return int(target)
+
+
+# --- the four methods ----------------------------------------------------------------------------
+
+
+def _saliency(model: HybridNet, x: torch.Tensor, target: int) -> torch.Tensor:
+    # Asking for the gradient up front spares captum's warning that it had to.
+    return Saliency(model).attribute(x.requires_grad_(True), target=target, abs=True)[0]
+
+
+def _integrated_gradients(
+    model: HybridNet, x: torch.Tensor, target: int, n_steps: int = 32, internal_batch_size: int | None = None
+) -> torch.Tensor:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 2:
+        raise HQCNNError(f"Integrated gradients needs a whole number of at least 2 steps, got {n_steps!r}.")
+    # A zero input is the training split's mean image once normalised: a neutral, "average"
+    # reference rather than a black image, which would be far outside the data for an X-ray.
+    baseline = torch.zeros_like(x)
+    attr = IntegratedGradients(model).attribute(
+        x, baselines=baseline, target=target, n_steps=n_steps, internal_batch_size=internal_batch_size
+    )
+    return attr[0]
+
+
+def _gradcam(model: HybridNet, x: torch.Tensor, target: int) -> torch.Tensor:
+    # conv2 is the last convolution: its maps are the finest that still carry class information.
+    cam = LayerGradCam(model, model.backbone.conv2).attribute(x, target=target, relu_attributions=True)
+    # conv2 works at half resolution (after the first pooling); bring the map back to the image.
+    return LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")[0]
+
+
+def occlusion_window(image_size: int) -> tuple[int, int]:
+    """(window, stride) of the occlusion patch: about a seventh of the image, odd and ≥ 3; stride half of it.
+
+    28 px → (5, 2), 64 px → (9, 4), 128 px → (19, 9). An odd window has a centre pixel.
+    """
+    window = max(3, round(image_size / 7))
+    if window % 2 == 0:
+        window += 1
+    window = min(window, image_size)
+    return window, max(1, window // 2)
+
+
+def _occlusion(
+    model: HybridNet,
+    x: torch.Tensor,
+    target: int,
+    window: int | None = None,
+    stride: int | None = None,
+    perturbations_per_eval: int = 64,
+) -> torch.Tensor:
+    if window is None:
+        window, default_stride = occlusion_window(min(x.shape[-2:]))
+    else:
+        default_stride = max(1, window // 2)
+    stride = default_stride if stride is None else stride
+    if not 1 <= window <= min(x.shape[-2:]) or not 1 <= stride <= window:
+        raise HQCNNError(f"Occlusion needs 1 ≤ stride ≤ window ≤ image size; got window {window}, stride {stride}.")
+    channels = x.shape[1]
+    # The patch spans all channels, so an RGB pixel is hidden as a whole. Baseline 0 = the mean image.
+    return Occlusion(model).attribute(
+        x,
+        sliding_window_shapes=(channels, window, window),
+        strides=(channels, stride, stride),
+        baselines=0.0,
+        target=target,
+        perturbations_per_eval=perturbations_per_eval,
+    )[0]
+
+
+ATTRIBUTIONS: dict[str, AttributionMethod] = {
+    method.name: method
+    for method in (
+        AttributionMethod(
+            "saliency",
+            "Saliency",
+            "Shows the pixels where a tiny change would most change the model's score for this class.",
+            _saliency,
+        ),
+        AttributionMethod(
+            "integrated_gradients",
+            "Integrated gradients",
+            "Shows how much each pixel contributed to the score compared with an average image from the training set.",
+            _integrated_gradients,
+        ),
+        AttributionMethod(
+            "gradcam",
+            "Grad-CAM",
+            "Shows the coarse regions whose features the network's last convolution layer used for this class.",
+            _gradcam,
+        ),
+        AttributionMethod(
+            "occlusion",
+            "Occlusion",
+            "Shows how much the score changes when each small patch of the image is hidden.",
+            _occlusion,
+        ),
+    )
+}
+
+
+def attribute(model: HybridNet, x: torch.Tensor, target: int, method: str, raw: bool = False, **kwargs) -> np.ndarray:
+    """Attribution map of `method` (a key of ATTRIBUTIONS) for class `target` of one image.
+
+    x: the normalised model input, (1, C, H, W) or (C, H, W). Returns an (H, W) float64 array with
+    the channels aggregated by the sum of absolute values (so ≥ 0; Grad-CAM is one channel, ≥ 0 by
+    its ReLU). With `raw=True` the signed, unaggregated (C', H, W) attribution is returned instead
+    (C' = C, or 1 for Grad-CAM): integrated gradients' completeness holds for that one.
+    Options by method: integrated_gradients `n_steps` (32), `internal_batch_size`; occlusion
+    `window`, `stride` (see `occlusion_window`), `perturbations_per_eval`.
+    """
+    spec = ATTRIBUTIONS.get(method) if isinstance(method, str) else None
+    if spec is None:
+        raise HQCNNError(f"Unknown attribution method {method!r}. Choose one of: {', '.join(ATTRIBUTIONS)}.")
+    target = _check_target(model, target)
+    inputs = _single_image(model, x)
+    # Callers may be inside torch.no_grad() (the app is); gradient methods need autograd on.
+    with _eval_mode(model), torch.enable_grad():
+        attr = spec.fn(model, inputs, target, **kwargs).detach().to("cpu", torch.float64)
+    if raw:
+        return attr.numpy()
+    return attr.abs().sum(dim=0).numpy()
+
+
+def normalise_map(attr: np.ndarray) -> np.ndarray:
+    """Scale an attribution map to [0, 1] for an overlay.
+
+    Magnitudes (absolute values) are divided by their 99th percentile and clipped, so one extreme
+    pixel cannot wash out the rest. Zeros stay zeros; a constant map (nothing stands out) and
+    non-finite values become zeros.
+    """
+    a = np.abs(np.asarray(attr, dtype=np.float64))
+    a = np.where(np.isfinite(a), a, 0.0)
+    if a.size == 0 or a.max() == a.min():
+        return np.zeros_like(a)
+    scale = float(np.percentile(a, 99))
+    if scale <= 0:  # fewer than 1 % of the pixels are non-zero
+        scale = float(a.max())
+    return np.clip(a / scale, 0.0, 1.0)
+
+
+# --- predictions and the middle stage ------------------------------------------------------------
+
+
+def _is_hybrid(model: HybridNet) -> bool:
+    return isinstance(getattr(model, "middle", None), QuantumLayer)
+
+
+def _has_readout(model: HybridNet) -> bool:
+    """A middle stage exists (circuit or classical twin): its output has one value per qubit."""
+    return not isinstance(getattr(model, "middle", None), nn.Identity)
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one image."""
+
+    probabilities: np.ndarray  # (n_classes,), sums to 1
+    label_index: int  # most probable class
+    readout: np.ndarray | None  # (n_qubits,) middle-stage output: ⟨Z⟩ per qubit for the hybrid; None without a middle
+    angles: np.ndarray | None  # (n_features,) rotation angles fed to the circuit; hybrid only
+
+
+@torch.no_grad()
+def predict_one(model: HybridNet, x: torch.Tensor) -> Prediction:
+    """Class probabilities, predicted class, middle-stage readout and circuit angles of one image."""
+    inputs = _single_image(model, x)
+    with _eval_mode(model):
+        logits, readout = model.forward_with_readout(inputs)
+        angles = model.circuit_angles(inputs)[0].double().cpu().numpy() if _is_hybrid(model) else None
+    probabilities = torch.softmax(logits[0].double(), dim=0).cpu().numpy()
+    return Prediction(
+        probabilities=probabilities,
+        label_index=int(probabilities.argmax()),
+        readout=readout[0].double().cpu().numpy() if _has_readout(model) else None,
+        angles=angles,
+    )
+
+
+@torch.no_grad()
+def _batched(model: HybridNet, x: torch.Tensor, batch_size: int, fn: Callable) -> torch.Tensor:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise HQCNNError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
+    device = _device(model)
+    with _eval_mode(model):
+        chunks = [fn(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(chunks)
+
+
+def qubit_readouts(model: HybridNet, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """(N, n_qubits) output of the middle stage for every image: ⟨Z⟩ of each qubit for the hybrid.
+
+    For the classical twin these are its tanh outputs (same range, [−1, 1]). A backbone-only model
+    has no middle stage: HQCNNError.
+    """
+    if not _has_readout(model):
+        raise HQCNNError("This model has no quantum (or twin) layer, so it has no qubit read-out.")
+    if len(x) == 0:
+        return np.zeros((0, model.cfg.n_qubits))
+    out = _batched(model, x, batch_size, lambda chunk: model.forward_with_readout(chunk)[1])
+    return out.double().numpy()
+
+
+def bloch_vectors(model: HybridNet, x: torch.Tensor) -> np.ndarray:
+    """(n_qubits, 3): (⟨X⟩, ⟨Y⟩, ⟨Z⟩) of each qubit's reduced state for one image; hybrid models only.
+
+    The circuit is re-run in float64 through PennyLane (`make_qnode(spec, observables="xyz")`) with
+    the angles the model computes for this image and its trained weights, so ⟨Z⟩ is the model's
+    own readout. Worth showing users: a vector's length is 1 only when its qubit is in a pure state
+    of its own. When the entangling gates have correlated it with other qubits, its reduced state is
+    mixed and the vector is shorter than 1 (down to 0 for a maximally entangled qubit); a circuit
+    without entangler always gives length 1.
+    """
+    if not _is_hybrid(model):
+        raise HQCNNError("Bloch vectors exist only for the hybrid model: this one has no quantum circuit.")
+    inputs = _single_image(model, x)
+    with torch.no_grad(), _eval_mode(model):
+        angles = model.circuit_angles(inputs)[0].detach().cpu().to(torch.float64)
+    layer: QuantumLayer = model.middle  # type: ignore[assignment]
+    weights = layer.weights.detach().cpu().to(torch.float64)
+    qnode = make_qnode(layer.spec, observables="xyz")
+    with torch.no_grad():
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in qnode(angles, weights)])
+    return values.numpy().reshape(layer.spec.n_qubits, 3)  # qnode order is qubit-major: q0X, q0Y, q0Z, q1X…
+
+
+def misclassified(model: HybridNet, x: torch.Tensor, y: torch.Tensor | np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Indices (sorted, int64) of the images whose predicted class differs from the label `y`."""
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    if len(labels) != len(x):
+        raise HQCNNError(f"{len(x)} images but {len(labels)} labels.")
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.int64)
+    predicted = _batched(model, x, batch_size, lambda chunk: model(chunk).argmax(dim=1)).numpy()
+    return np.flatnonzero(predicted != labels).astype(np.int64)

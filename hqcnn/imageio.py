@@ -1,0 +1,166 @@
+"""Reading user-uploaded images (PNG or JPEG) safely, into the uint8 arrays the models are fed from.
+
+An upload is untrusted: it may be empty, mislabelled (a GIF or a PDF renamed .png), truncated,
+damaged, huge, or a decompression bomb (a few KB that decode to gigabytes). Each of these ends in
+an ImageError with a one-line message for the user; nothing else escapes `read_image`.
+
+Accepted pictures are brought to what MedMNIST looks like: 8-bit gray or RGB, upright (EXIF
+orientation applied) and centre-cropped to a square; `data.preprocess` then resizes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from hqcnn.checkpoint import ModelMeta
+from hqcnn.config import DataConfig
+from hqcnn.data import preprocess
+from hqcnn.errors import ImageError
+
+MAX_UPLOAD_BYTES = 10 * 2**20
+MAX_PIXELS = 40_000_000  # width × height; a 40 MP RGBA image already decodes to 160 MB
+
+# PIL warns above MAX_IMAGE_PIXELS and refuses above twice that. Lowering its limit to ours makes
+# PIL's own guard agree with the explicit header check below (which does not rely on it).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+# MPO is the multi-picture JPEG of phone and 3D cameras; PIL names it apart, its first frame is a JPEG.
+_FORMATS = {"PNG", "JPEG", "MPO"}
+# What PIL's decoders raise on damaged or hostile data (zlib and struct errors come from PNG chunks).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+
+_TOO_LARGE = f"The image has too many pixels: the limit is {MAX_PIXELS / 1e6:g} million (for example 6000 × 6000)."
+_DAMAGED = "The image file is damaged or incomplete and cannot be read."
+
+
+def _check_bytes(data: bytes) -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"Expected the bytes of an image file, got {type(data).__name__}.")
+    data = bytes(data)
+    if not data:
+        raise ImageError("The file is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(
+            f"The file is too large ({len(data) / 2**20:.1f} MB); the limit is {MAX_UPLOAD_BYTES / 2**20:g} MB."
+        )
+    if not (data.startswith(_PNG_MAGIC) or data.startswith(_JPEG_MAGIC)):
+        raise ImageError("The file is not a PNG or JPEG image.")
+    return data
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open and fully decode the first frame, after checking format and size from the header."""
+    try:
+        with warnings.catch_warnings():
+            # Just above the limit PIL only warns; make that a refusal. (The explicit size check
+            # below gives the same answer, so a race on the global warning filters cannot let
+            # a bomb through.)
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(_TOO_LARGE) from None
+    except _DECODE_ERRORS as err:
+        # A PNG/JPEG signature that PIL cannot parse: a corrupt header or another file type in disguise.
+        raise ImageError("The file is not a readable PNG or JPEG image.") from err
+    if img.format not in _FORMATS:
+        raise ImageError(f"The file is a {img.format or 'unknown'} image, not a PNG or JPEG.")
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"The image has no pixels ({width} × {height}).")
+    # Before decoding: only the header has been read so far, so a bomb costs nothing yet.
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"The image is {width} × {height} pixels. " + _TOO_LARGE)
+    try:
+        img.load()  # PIL decodes lazily; force it so truncated data fails here, not later
+    except _DECODE_ERRORS as err:
+        raise ImageError(_DAMAGED) from err
+    return img
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos are stored sideways with a rotation tag)."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 — the pixels decoded fine; a garbled EXIF block only loses the rotation
+        return img
+
+
+def _centre_square(img: Image.Image) -> Image.Image:
+    """The largest centred square: MedMNIST images are centre-cropped squares, and resizing a
+    non-square picture to one would distort it."""
+    width, height = img.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return img.crop((left, top, left + side, top + side))
+
+
+def _to_gray_or_rgb(img: Image.Image) -> Image.Image:
+    """Any PNG/JPEG mode → 8-bit "L" or "RGB"."""
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit gray (I;16) or its 32-bit container (I): scale by the format's range, 65535 → 255,
+        # not by the image's own min and max, so that brightness means the same in every file.
+        values = np.asarray(img).astype(np.float64)
+        return Image.fromarray(np.round(np.clip(values, 0, 65535) / 257).astype(np.uint8), "L")
+    if mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        return Image.fromarray(np.round(np.clip(np.nan_to_num(values), 0, 255)).astype(np.uint8), "L")
+    if mode == "1":
+        return img.convert("L")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha:
+        gray = mode in ("LA", "La") or (mode == "L" and "transparency" in img.info)
+        rgba = img.convert("LA" if gray else "RGBA")
+        # Composite on black, not white: in X-rays and fundus photos black is "nothing there"
+        # (no absorption, no light), so transparent margins must look like the usual background.
+        background = Image.new("L" if gray else "RGB", img.size, 0)
+        background.paste(rgba.convert("L" if gray else "RGB"), mask=rgba.getchannel("A"))
+        return background
+    if mode in ("L", "RGB"):
+        return img
+    return img.convert("RGB")  # P (palette), CMYK, YCbCr, LAB, …
+
+
+def read_image(data: bytes, channels: int) -> np.ndarray:
+    """The bytes of a PNG or JPEG file → uint8 (H, W) if `channels` == 1, else (H, W, 3); H == W.
+
+    Accepts 8- and 16-bit gray, RGB, RGBA and gray+alpha (composited on black), palette, CMYK
+    and 1-bit images of any size up to MAX_PIXELS; applies the EXIF orientation and crops the
+    centred square. Colour images are made gray with ITU-R BT.601 weights (as `data.preprocess`
+    does). Raises ImageError, with a one-line message, for anything it cannot accept.
+    """
+    if channels not in (1, 3):
+        raise ImageError(f"Images can have 1 or 3 channels, not {channels!r}.")
+    data = _check_bytes(data)
+    img = _open(data)
+    try:
+        img = _to_gray_or_rgb(_centre_square(_upright(img)))
+        img = img.convert("L" if channels == 1 else "RGB")
+        array = np.asarray(img, dtype=np.uint8)
+    except _DECODE_ERRORS as err:
+        raise ImageError(_DAMAGED) from err
+    expected_ndim = 2 if channels == 1 else 3
+    if array.ndim != expected_ndim or array.size == 0:
+        raise ImageError(_DAMAGED)
+    return np.ascontiguousarray(array)
+
+
+def image_to_model_input(data: bytes, meta: ModelMeta, data_config: DataConfig) -> torch.Tensor:
+    """An uploaded image as the model's input (1, C, H, W): read, resized and normalised as in training.
+
+    Uses `meta`'s channels, image size, mean and std. No noise is added even if `data_config`
+    asks for it: that setting simulates noisy test data, and an upload is to be judged as it is.
+    """
+    images = read_image(data, meta.in_channels)[None]
+    config = dataclasses.replace(data_config, image_size=meta.image_size, noise_std=0.0)
+    return preprocess(images, config, meta.mean, meta.std)

@@ -1,0 +1,172 @@
+"""Train: train the hybrid model live (optionally its classical twin) and read its test results."""
+
+import streamlit as st
+
+from ui import state
+from ui.common import ensure_dataset, prepared_data, user_errors
+from ui.sidebar import render as render_sidebar
+
+st.set_page_config(page_title="Train · HQCNN Explorer", page_icon="🏋️", layout="wide")
+st.title("Train")
+values = render_sidebar()
+
+from hqcnn import plots  # noqa: E402
+from hqcnn.checkpoint import from_zip  # noqa: E402
+from hqcnn.references import resnet18  # noqa: E402
+from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
+
+JOB_KEY, MODELS_KEY = "job", "models"
+
+c1, c2, c3, c4 = st.columns(4)
+state.bind(c1.slider, "epochs", "Epochs", min_value=1, max_value=50, help="Passes over the training images.")
+state.bind(
+    c2.select_slider,
+    "lr",
+    "Learning rate",
+    options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    format_func=lambda v: f"{v:g}",
+    help="Step size of the Adam optimiser; 0.003 works well here.",
+)
+state.bind(c3.select_slider, "batch_size", "Batch size", options=[16, 32, 64, 128, 256], help="Images per step.")
+state.bind(c4.number_input, "seed", "Seed", min_value=0, max_value=10_000, step=1, help="Same seed, same result.")
+state.bind(
+    st.checkbox,
+    "twin",
+    "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
+)
+
+config = state.run_config()
+job: TrainingJob | None = st.session_state.get(JOB_KEY)
+running = job is not None and job.running
+
+if not ensure_dataset(config.data.dataset):
+    st.stop()
+
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button("Train", type="primary", disabled=running, key="train_button"):
+    with user_errors():
+        data = prepared_data(config.data)
+    job = TrainingJob(config, data, with_twin=values["twin"]).start()
+    st.session_state[JOB_KEY] = job
+    running = True
+if b2.button(
+    "Stop", disabled=not running, key="stop_button", help="Stops after the current batch; keeps the best epoch."
+):
+    job.stop()
+
+
+def _finish(job: TrainingJob) -> None:
+    """Move a finished job's models into the session (once)."""
+    if job.error:
+        st.session_state["train_error"] = job.error
+    models = {name: TrainedModel.from_outcome(outcome) for name, outcome in job.outcomes.items()}
+    if models:
+        st.session_state[MODELS_KEY] = models
+    st.session_state[JOB_KEY] = None
+
+
+@st.fragment(run_every=0.5 if running else None)
+def live_progress() -> None:
+    """Progress bar and live curves, redrawn on their own every half second while training runs."""
+    job: TrainingJob | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    snapshot = job.snapshot()
+    for name in job.names:
+        p = snapshot[name]
+        done = p.steps[-1] if p.steps else 0
+        text = f"{name}: step {done} of {p.total_steps or '…'}"
+        if p.epochs:
+            last = p.epochs[-1]
+            text += f" · epoch {last['epoch']} validation accuracy {last['val_accuracy']:.1%}"
+        st.progress(done / p.total_steps if p.total_steps else 0.0, text=text)
+    hybrid = snapshot[HYBRID]
+    twin = snapshot.get(TWIN)
+    twin_series = (
+        {"steps": twin.steps, "losses": twin.losses, "accuracies": twin.accuracies, "epochs": twin.epochs, "name": TWIN}
+        if twin and twin.steps
+        else None
+    )
+    st.plotly_chart(
+        plots.training_curves(
+            hybrid.steps, hybrid.losses, hybrid.epochs, accuracies=hybrid.accuracies, twin=twin_series
+        ),
+        key="live_curves",
+    )
+    if not job.running:
+        _finish(job)
+        st.rerun()  # a full rerun shows the results and re-enables the Train button
+
+
+live_progress()
+
+if error := st.session_state.pop("train_error", None):
+    st.error(error, icon="🚫")
+
+models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}
+if models and not running:
+    hybrid = models.get(HYBRID) or next(iter(models.values()))
+    test = hybrid.metrics["test"]
+    if hybrid.metrics.get("stop_reason"):
+        st.warning(hybrid.metrics["stop_reason"])
+    st.subheader(f"Test results on {hybrid.meta.dataset} ({test['n']} test images)")
+    reference = resnet18(hybrid.meta.dataset)
+    cols = st.columns(6)
+    for col, key, label in zip(
+        cols,
+        ["accuracy", "auc", "precision", "recall", "specificity", "f1"],
+        ["Accuracy", "ROC-AUC", "Precision", "Recall (sensitivity)", "Specificity", "F1"], strict=False,
+    ):
+        value = test[key]
+        col.metric(label, "n/a" if value is None else f"{value:.3f}")
+    st.caption(
+        f"Majority-class baseline accuracy: {test['majority_accuracy']:.3f}. "
+        + (
+            f"MedMNIST ResNet-18 (28×28, ~11 M parameters): accuracy {reference.accuracy:.3f}, AUC {reference.auc:.3f}. "
+            if reference
+            else "No published MedMNIST reference for this dataset. "
+        )
+        + f"This model: {hybrid.metrics['params']['total']:,} parameters, "
+        + f"{hybrid.metrics.get('seconds_per_epoch', 0):.2f} s per epoch, best epoch {hybrid.metrics.get('best_epoch', '?')}."
+    )
+    rows = {
+        name: {k: m.metrics["test"][k] for k in ("accuracy", "auc", "precision", "recall", "specificity", "f1")}
+        for name, m in models.items()
+    }
+    rows["majority-class baseline"] = {"accuracy": test["majority_accuracy"]}
+    if reference:
+        rows["MedMNIST ResNet-18"] = {"accuracy": reference.accuracy, "auc": reference.auc}
+    st.plotly_chart(plots.metrics_comparison(rows, "Test metrics beside the references"), key="comparison")
+    if TWIN in models:
+        twin = models[TWIN]
+        st.caption(
+            f"Classical twin: {twin.metrics['params']['total']:,} parameters, "
+            f"{twin.metrics.get('seconds_per_epoch', 0):.2f} s per epoch. One seed only: differences of a few "
+            "points can be chance; the Experiments page repeats runs over seeds."
+        )
+    left, right = st.columns(2)
+    labels = list(hybrid.meta.label_names)
+    left.plotly_chart(plots.confusion_matrix(test["confusion"], labels), key="confusion")
+    if test.get("roc"):
+        right.plotly_chart(
+            plots.roc_curves(test["roc"], labels, test["auc"], reference.auc if reference else None), key="roc"
+        )
+    st.download_button(
+        "Download the trained model (safetensors + JSON, zip)",
+        hybrid.zip_bytes(),
+        file_name=f"hqcnn_{hybrid.meta.dataset}_{hybrid.config.model.n_qubits}q.zip",
+        mime="application/zip",
+        key="download_model",
+    )
+    st.page_link("pages/4_Explain.py", label="Next: explain its predictions", icon="➡️")
+
+with st.expander("Load a model saved earlier"):
+    uploaded = st.file_uploader("Model archive (.zip from the download button)", type=["zip"], key="upload_model")
+    if uploaded is not None and st.session_state.get("_loaded_upload") != uploaded.file_id:
+        with user_errors(stop=False):
+            saved = TrainedModel.from_checkpoint(from_zip(uploaded.getvalue()))
+            st.session_state[MODELS_KEY] = {HYBRID: saved}
+            st.session_state["_loaded_upload"] = uploaded.file_id
+            st.success(
+                f"Loaded a {saved.config.model.kind} model for {saved.meta.dataset}. Open Explain to explore it."
+            )

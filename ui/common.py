@@ -1,0 +1,88 @@
+"""Shared page helpers: error display, cached data access, the download flow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+from hqcnn.config import DataConfig
+from hqcnn.errors import HQCNNError
+
+log = logging.getLogger("hqcnn.app")
+
+
+@contextmanager
+def user_errors(stop: bool = True) -> Iterator[None]:
+    """Show an HQCNNError as st.error; log anything else and show a plain message, never a traceback."""
+    try:
+        yield
+    except HQCNNError as err:
+        st.error(str(err), icon="🚫")
+        if stop:
+            st.stop()
+    except Exception as err:
+        log.exception("unexpected error in a page")
+        st.error(
+            f"Something went wrong ({type(err).__name__}). Your model and settings are kept; "
+            "the details are in the server log.",
+            icon="🚫",
+        )
+        if stop:
+            st.stop()
+
+
+@st.cache_resource(show_spinner="Preparing images…", max_entries=6)
+def _prepared(cfg: DataConfig) -> Any:
+    # cache_resource, not cache_data: the tensors are shared read-only (nothing mutates a
+    # PreparedData) and copying ~20 MB on every rerun would make every click slow.
+    from hqcnn.data import prepare
+
+    return prepare(cfg)
+
+
+def prepared_data(cfg: DataConfig) -> Any:
+    """The PreparedData of `cfg`, shared by all sessions (read-only)."""
+    return _prepared(cfg)
+
+
+@st.cache_data(show_spinner=False)
+def class_counts(dataset: str, source_size: int = 28) -> dict[str, list[int]]:
+    """Images per class in each split."""
+    import numpy as np
+
+    from hqcnn.data import get_info, load_arrays
+
+    n_classes = get_info(dataset).n_classes
+    return {
+        split: np.bincount(labels.ravel(), minlength=n_classes).tolist()
+        for split, (_, labels) in load_arrays(dataset, source_size).items()
+    }
+
+
+def ensure_dataset(dataset: str, source_size: int = 28) -> bool:
+    """True if the dataset file is on this computer; otherwise offer the download and return False."""
+    from hqcnn.data import dataset_file, dataset_status, get_info
+
+    if dataset_status(dataset, source_size) != "downloadable":
+        return True
+    info = get_info(dataset)
+    st.info(
+        f"{info.title} is not on this computer yet. It is downloaded once from the MedMNIST release "
+        f"({sum(info.n_samples.values()):,} images) and then works offline."
+    )
+    if st.button(f"Download {info.title}", key=f"download_{dataset}_{source_size}", type="primary"):
+        bar = st.progress(0.0, text="Connecting…")
+
+        def report(done: int, total: int) -> None:
+            if total:
+                bar.progress(min(done / total, 1.0), text=f"Downloaded {done / 2**20:.1f} of {total / 2**20:.1f} MB")
+
+        with user_errors():
+            dataset_file(dataset, source_size, progress=report)
+        bar.progress(1.0, text="Done")
+        return True
+    return False

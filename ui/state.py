@@ -1,0 +1,171 @@
+"""The one shared set-up of a session: kept in st.session_state, mirrored in the URL query string.
+
+Streamlit forgets a widget's value when a page that does not show it runs, so the canonical values
+live under SETTINGS_KEY and every control is bound to them through `bind`: the widget is seeded
+from the canonical value and writes its new value back. The URL mirrors the canonical values so
+that a teacher can share a link that opens the same set-up; values read from a URL are validated
+and clamped, with a message, never trusted.
+
+This module imports no heavy library: the home page uses it and must appear at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from hqcnn.config import (
+    DEPTH_RANGE,
+    ENCODINGS,
+    ENTANGLERS,
+    IMAGE_SIZES,
+    QUBITS_RANGE,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+
+SETTINGS_KEY = "settings"
+URL_READ_KEY = "_url_read"
+URL_MESSAGES_KEY = "_url_messages"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One shared setting: its default, how to parse it from a URL, and its allowed values."""
+
+    default: Any
+    parse: Callable[[str], Any]
+    choices: tuple | None = None  # allowed values, if a fixed list
+    bounds: tuple[float, float] | None = None  # inclusive range, for numbers
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+SETTINGS: dict[str, Setting] = {
+    "dataset": Setting("pneumoniamnist", str),
+    "image_size": Setting(28, int, choices=IMAGE_SIZES),
+    "grayscale": Setting(False, _bool),
+    "normalize": Setting(True, _bool),
+    "train_per_class": Setting(0, int, bounds=(0, 100_000)),  # 0 = every training image
+    "noise_std": Setting(0.0, float, bounds=(0.0, 0.5)),
+    "n_qubits": Setting(4, int, bounds=QUBITS_RANGE),
+    "depth": Setting(2, int, bounds=DEPTH_RANGE),
+    "n_features": Setting(8, int, bounds=(2, 24)),
+    "entangler": Setting("ring", str, choices=ENTANGLERS),
+    "encoding": Setting("layered", str, choices=ENCODINGS),
+    "epochs": Setting(5, int, bounds=(1, 100)),
+    "lr": Setting(3e-3, float, bounds=(1e-5, 0.1)),
+    "batch_size": Setting(128, int, choices=(16, 32, 64, 128, 256)),
+    "seed": Setting(0, int, bounds=(0, 10_000)),
+    "twin": Setting(False, _bool),
+}
+
+
+def settings() -> dict[str, Any]:
+    """The session's canonical settings (created from defaults and the URL on first use)."""
+    if SETTINGS_KEY not in st.session_state:
+        st.session_state[SETTINGS_KEY] = {name: s.default for name, s in SETTINGS.items()}
+    if not st.session_state.get(URL_READ_KEY):
+        st.session_state[URL_READ_KEY] = True
+        st.session_state[URL_MESSAGES_KEY] = _read_url(st.session_state[SETTINGS_KEY])
+    return st.session_state[SETTINGS_KEY]
+
+
+def clean_value(name: str, raw: Any) -> tuple[Any, str | None]:
+    """A valid value for setting `name` from `raw` (text or value), with a message if it was changed."""
+    spec = SETTINGS[name]
+    try:
+        value = spec.parse(raw) if isinstance(raw, str) else raw
+    except (TypeError, ValueError):
+        return spec.default, f"'{name}={raw}' is not a valid value; using {spec.default}."
+    if spec.choices is not None and value not in spec.choices:
+        return spec.default, f"'{name}={raw}' is not one of {', '.join(map(str, spec.choices))}; using {spec.default}."
+    if spec.bounds is not None:
+        low, high = spec.bounds
+        if not low <= value <= high:  # NaN also fails this test and is replaced
+            clamped = min(max(value, low), high) if value == value else spec.default
+            return type(spec.default)(clamped), f"'{name}={raw}' is outside {low:g}–{high:g}; using {clamped}."
+    return value, None
+
+
+def _read_url(values: dict[str, Any]) -> list[str]:
+    """Copy valid query-string values into `values`; return messages about the ones changed."""
+    messages = []
+    for name, raw in st.query_params.to_dict().items():
+        if name not in SETTINGS:
+            continue
+        value, message = clean_value(name, raw)
+        values[name] = value
+        if message:
+            messages.append(message)
+    n = values["n_qubits"]
+    if not n <= values["n_features"] <= 3 * n:
+        values["n_features"] = min(max(values["n_features"], n), 3 * n)
+        messages.append(f"Features must be between {n} and {3 * n} for {n} qubits; using {values['n_features']}.")
+    return messages
+
+
+def url_messages() -> list[str]:
+    """Messages about values from the URL that were rejected or clamped (shown once per session)."""
+    settings()
+    return st.session_state.pop(URL_MESSAGES_KEY, None) or []
+
+
+def sync_url() -> None:
+    """Write the settings that differ from the defaults into the URL query string."""
+    values = settings()
+    wanted = {k: str(v) for k, v in values.items() if v != SETTINGS[k].default}
+    if wanted != st.query_params.to_dict():
+        st.query_params.from_dict(wanted)
+
+
+def bind(widget: Callable[..., Any], name: str, label: str, **kwargs: Any) -> Any:
+    """Show `widget` (e.g. st.slider) for setting `name`; its value is kept across pages.
+
+    The widget key is "w_<name>". Its state is seeded from the canonical value whenever Streamlit
+    has dropped it (after a page switch) and copied back after every change.
+    """
+    values = settings()
+    key = f"w_{name}"
+    if key not in st.session_state or st.session_state[key] != values[name]:
+        st.session_state[key] = values[name]
+
+    def _store() -> None:
+        values[name] = st.session_state[key]
+
+    return widget(label, key=key, on_change=_store, **kwargs)
+
+
+def run_config() -> RunConfig:
+    """The RunConfig of the current settings (always valid: the widgets only offer valid values)."""
+    v = settings()
+    return RunConfig(
+        data=DataConfig(
+            dataset=v["dataset"],
+            image_size=v["image_size"],
+            grayscale=v["grayscale"],
+            normalize=v["normalize"],
+            train_per_class=v["train_per_class"] or None,
+            noise_std=v["noise_std"],
+            seed=v["seed"],
+        ),
+        model=ModelConfig(
+            n_qubits=v["n_qubits"],
+            depth=v["depth"],
+            n_features=v["n_features"],
+            entangler=v["entangler"],
+            encoding=v["encoding"],
+        ),
+        train=TrainConfig(epochs=v["epochs"], lr=v["lr"], batch_size=v["batch_size"], seed=v["seed"]),
+    )
