@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--no-lightning", action="store_true", help="skip lightning.qubit")
+    parser.add_argument("--lightning-repeats", type=int, default=5, help="repeats for lightning.qubit (slow)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -57,12 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         f"lightning.qubit: {'on' if lightning else 'skipped'}",
         flush=True,
     )
+    print(format_rows([]), flush=True)  # the header; rows follow as they are measured
     rows = []
     for name in dtypes:
         rows += quantum_layer_benchmark(
-            args.sizes, args.batch, args.repeats, getattr(torch, name), args.warmup, lightning
+            args.sizes,
+            args.batch,
+            args.repeats,
+            getattr(torch, name),
+            warmup=args.warmup,
+            lightning=lightning,
+            lightning_repeats=args.lightning_repeats,
+            progress=lambda line: print(line, flush=True),
         )
-    print(format_rows(rows))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
         print(f"wrote {args.json}")

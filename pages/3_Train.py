@@ -15,7 +15,7 @@ from hqcnn.checkpoint import from_zip  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
 from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
-JOB_KEY, MODELS_KEY = "job", "models"
+JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"
 
 c1, c2, c3, c4 = st.columns(4)
 state.bind(c1.slider, "epochs", "Epochs", min_value=1, max_value=50, help="Passes over the training images.")
@@ -56,12 +56,13 @@ if b2.button(
 
 
 def _finish(job: TrainingJob) -> None:
-    """Move a finished job's models into the session (once)."""
+    """Move a finished job's models and curves into the session (once)."""
     if job.error:
         st.session_state["train_error"] = job.error
     models = {name: TrainedModel.from_outcome(outcome) for name, outcome in job.outcomes.items()}
     if models:
         st.session_state[MODELS_KEY] = models
+    st.session_state[CURVES_KEY] = job.snapshot()
     st.session_state[JOB_KEY] = None
 
 
@@ -69,11 +70,10 @@ def _finish(job: TrainingJob) -> None:
 def live_progress() -> None:
     """Progress bar and live curves, redrawn on their own every half second while training runs."""
     job: TrainingJob | None = st.session_state.get(JOB_KEY)
-    if job is None:
+    snapshot = job.snapshot() if job else st.session_state.get(CURVES_KEY)
+    if snapshot is None:
         return
-    snapshot = job.snapshot()
-    for name in job.names:
-        p = snapshot[name]
+    for name, p in snapshot.items() if job else ():
         done = p.steps[-1] if p.steps else 0
         text = f"{name}: step {done} of {p.total_steps or '…'}"
         if p.epochs:
@@ -93,7 +93,7 @@ def live_progress() -> None:
         ),
         key="live_curves",
     )
-    if not job.running:
+    if job and not job.running:
         _finish(job)
         st.rerun()  # a full rerun shows the results and re-enables the Train button
 
@@ -104,8 +104,10 @@ if error := st.session_state.pop("train_error", None):
     st.error(error, icon="🚫")
 
 models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}
-if models and not running:
-    hybrid = models.get(HYBRID) or next(iter(models.values()))
+hybrid = models.get(HYBRID) or next(iter(models.values()), None)
+if hybrid is not None and not running and "test" not in hybrid.metrics:
+    st.info("This model was saved without test metrics; explore it on the Explain page.")
+elif hybrid is not None and not running:
     test = hybrid.metrics["test"]
     if hybrid.metrics.get("stop_reason"):
         st.warning(hybrid.metrics["stop_reason"])
@@ -115,7 +117,8 @@ if models and not running:
     for col, key, label in zip(
         cols,
         ["accuracy", "auc", "precision", "recall", "specificity", "f1"],
-        ["Accuracy", "ROC-AUC", "Precision", "Recall (sensitivity)", "Specificity", "F1"], strict=False,
+        ["Accuracy", "ROC-AUC", "Precision", "Recall (sensitivity)", "Specificity", "F1"],
+        strict=False,
     ):
         value = test[key]
         col.metric(label, "n/a" if value is None else f"{value:.3f}")
@@ -165,7 +168,8 @@ with st.expander("Load a model saved earlier"):
     if uploaded is not None and st.session_state.get("_loaded_upload") != uploaded.file_id:
         with user_errors(stop=False):
             saved = TrainedModel.from_checkpoint(from_zip(uploaded.getvalue()))
-            st.session_state[MODELS_KEY] = {HYBRID: saved}
+            st.session_state[MODELS_KEY] = {HYBRID if saved.config.model.kind == "hybrid" else TWIN: saved}
+            st.session_state.pop(CURVES_KEY, None)  # the curves belonged to the previous model
             st.session_state["_loaded_upload"] = uploaded.file_id
             st.success(
                 f"Loaded a {saved.config.model.kind} model for {saved.meta.dataset}. Open Explain to explore it."
