@@ -39,7 +39,7 @@ with right:
     )
 
 st.subheader("How the model sees the images")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = st.columns([1, 1, 1.4])
 with c1:
     state.bind(
         st.selectbox,
@@ -58,7 +58,8 @@ with c1:
     state.bind(
         st.checkbox,
         "normalize",
-        "Normalise (mean 0, standard deviation 1, from the training images)",
+        "Normalise",
+        help="Shift and scale each channel to mean 0 and standard deviation 1, using the training images.",
     )
 with c2:
     state.bind(

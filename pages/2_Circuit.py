@@ -1,6 +1,7 @@
 """Circuit: choose the quantum circuit's shape and see it drawn, sized and exported."""
 
 import io
+from dataclasses import replace
 
 import streamlit as st
 
@@ -11,8 +12,13 @@ st.set_page_config(page_title="Circuit · HQCNN Explorer", page_icon="⚛️", l
 st.title("Quantum circuit")
 values = render_sidebar()
 
+# Imported after the sidebar so that the page frame appears before torch and PennyLane load.
+from hqcnn import plots  # noqa: E402
 from hqcnn.circuit import ENCODING_DESCRIPTIONS, ENTANGLER_DESCRIPTIONS  # noqa: E402
 from hqcnn.config import ENCODINGS, ENTANGLERS  # noqa: E402
+from hqcnn.data import get_info  # noqa: E402
+from hqcnn.model import build_model, parameter_counts  # noqa: E402
+from hqcnn.references import RESNET18_PARAMS  # noqa: E402
 
 n = values["n_qubits"]
 c1, c2, c3 = st.columns(3)
@@ -31,16 +37,18 @@ with c2:
         "entangler",
         "Entangler",
         options=list(ENTANGLERS),
-        format_func=lambda k: f"{k}: {ENTANGLER_DESCRIPTIONS[k]}",
+        help="; ".join(f"{k}: {v}" for k, v in ENTANGLER_DESCRIPTIONS.items()),
     )
+    st.caption(ENTANGLER_DESCRIPTIONS[values["entangler"]].capitalize() + ".")
 with c3:
     state.bind(
         st.selectbox,
         "encoding",
         "Encoding",
         options=list(ENCODINGS),
-        format_func=lambda k: f"{k}: {ENCODING_DESCRIPTIONS[k]}",
+        help="; ".join(f"{k}: {v}" for k, v in ENCODING_DESCRIPTIONS.items()),
     )
+    st.caption(ENCODING_DESCRIPTIONS[values["encoding"]].capitalize() + ".")
 
 config = state.run_config().model
 
@@ -93,26 +101,27 @@ st.markdown(
 )
 
 st.subheader("Size of the model")
-from hqcnn.model import build_model, parameter_counts  # noqa: E402
-from hqcnn.references import RESNET18_PARAMS  # noqa: E402
-
-channels = 1 if values["grayscale"] else None
-from hqcnn.data import get_info  # noqa: E402
+STAGE_NAMES = {
+    "backbone": "backbone",
+    "quantum": "quantum circuit",
+    "classical_middle": "classical stand-in",
+    "head": "head",
+    "total": "total",
+}
 
 info = get_info(values["dataset"])
-in_channels = channels or info.n_channels
+in_channels = 1 if values["grayscale"] else info.n_channels
 counts = {
     "hybrid": parameter_counts(build_model(config, in_channels, info.n_classes, backend="pennylane")).to_dict(),
     "classical twin": parameter_counts(
-        build_model(config.__class__(**{**config.__dict__, "kind": "classical"}), in_channels, info.n_classes)
+        build_model(replace(config, kind="classical"), in_channels, info.n_classes)
     ).to_dict(),
 }
-from hqcnn import plots  # noqa: E402
 
 left, right = st.columns([3, 2])
 left.plotly_chart(plots.parameter_counts(counts), key="param_counts")
 right.dataframe(
-    {name: {k: f"{v:,}" for k, v in c.items()} for name, c in counts.items()},
+    {name: {STAGE_NAMES[k]: f"{v:,}" for k, v in c.items()} for name, c in counts.items()},
     width="stretch",
 )
 right.caption(

@@ -35,6 +35,27 @@ state.bind(
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
 
+from hqcnn.data import get_info  # noqa: E402
+from hqcnn.recipes import recommended_train_config  # noqa: E402
+
+n_train = get_info(values["dataset"]).n_samples["train"]
+if values["train_per_class"]:
+    n_train = min(n_train, values["train_per_class"] * get_info(values["dataset"]).n_classes)
+recipe = recommended_train_config(n_train)
+
+
+def _use_recipe() -> None:
+    values.update(epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr)
+
+
+st.button(
+    f"Use the recommended recipe for {n_train:,} training images: {recipe.epochs} epochs, batch {recipe.batch_size}, "
+    f"learning rate {recipe.lr:g}",
+    on_click=_use_recipe,
+    key="recipe_button",
+    help="Small datasets need smaller batches and more epochs to reach a plateau.",
+)
+
 config = state.run_config()
 job: TrainingJob | None = st.session_state.get(JOB_KEY)
 running = job is not None and job.running
@@ -111,7 +132,7 @@ elif hybrid is not None and not running:
     test = hybrid.metrics["test"]
     if hybrid.metrics.get("stop_reason"):
         st.warning(hybrid.metrics["stop_reason"])
-    st.subheader(f"Test results on {hybrid.meta.dataset} ({test['n']} test images)")
+    st.subheader(f"Test results on {get_info(hybrid.meta.dataset).title} ({test['n']} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
     for col, key, label in zip(

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hqcnn.config import ModelConfig, RunConfig
+from hqcnn.config import RunConfig
 from hqcnn.errors import HQCNNError
 from hqcnn.train import Callback, RunOutcome, run
 
@@ -93,7 +93,7 @@ class TrainingJob:
     def _config_for(self, name: str) -> RunConfig:
         if name == HYBRID:
             return self.config
-        return replace(self.config, model=ModelConfig(**{**self.config.model.__dict__, "kind": "classical"}))
+        return replace(self.config, model=replace(self.config.model, kind="classical"))
 
     def _work(self) -> None:
         try:

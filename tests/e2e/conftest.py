@@ -155,3 +155,10 @@ def artifacts() -> Path:
     """Folder for this run's screenshots (gitignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def docs_screenshots() -> Path:
+    """Folder of the README's screenshots (committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
