@@ -5,7 +5,8 @@
 Times TorchLayer(default.qubit, backprop, broadcast) and FastCircuitLayer at (4, 2), (5, 4) and
 (8, 4) with batch 128 in float32 (what training uses) and float64, interleaved in one run, and
 lightning.qubit + adjoint when pennylane_lightning is installed. The machine is shared and
-noisy: compare the ratios of one run, not absolute times across runs.
+noisy: compare the ratios of one run, not absolute times across runs. torch runs on one thread
+unless --threads says otherwise (see --help for why).
 """
 
 from __future__ import annotations
@@ -43,13 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="qubits x depth list, e.g. 4x2,5x4,8x4"
     )
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1; 0 keeps torch's default). On a shared 2-core machine two "
+        "threads made both layers 10-100x slower at random, waiting on OpenMP workers descheduled by other "
+        "processes; one thread gives stable ratios",
+    )
     parser.add_argument("--no-lightning", action="store_true", help="skip lightning.qubit")
     parser.add_argument("--lightning-repeats", type=int, default=5, help="repeats for lightning.qubit (slow)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
     args = parser.parse_args(argv)
 
-    if args.threads is not None:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     lightning = lightning_available() and not args.no_lightning
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)

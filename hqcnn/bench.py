@@ -68,8 +68,8 @@ def quantum_layer_benchmark(
     Returns one dict per size: n_qubits, depth, n_features, batch, dtype, repeats, threads,
     default_qubit_ms, fast_ms, lightning_ms (None when skipped), speedup (default/fast),
     lightning_speedup (lightning/fast, or None) and max_abs_diff (fast vs default.qubit
-    outputs, a sanity check). `lightning=None` times lightning.qubit (adjoint, which runs the
-    broadcast batch sample by sample: ~0.2-3 s per call) when it is installed, with
+    outputs, a sanity check). `lightning=None` times lightning.qubit (adjoint, which splits the
+    broadcast batch into one circuit per sample: ~0.2-3 s per call) when it is installed, with
     `min(repeats, lightning_repeats)` repeats.
     """
     if lightning is None:

@@ -4,20 +4,75 @@ import streamlit as st
 
 from ui import state
 from ui.common import class_counts, ensure_dataset, prepared_data, user_errors
+from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
 
 st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout="wide")
 st.title("Data")
 values = render_sidebar()
 
-from hqcnn import plots  # noqa: E402  (after the sidebar so the page frame appears first)
-from hqcnn.data import get_info, load_arrays  # noqa: E402
+from hqcnn import folder_data, plots  # noqa: E402  (after the sidebar so the page frame appears first)
+from hqcnn.data import dataset_status, get_info, load_arrays  # noqa: E402
 
+
+def _read_folder(key: str) -> None:
+    """Read a folder dataset (only the first time: then it is cached), with a progress bar."""
+    if folder_data.is_cached(key):
+        folder_data.load(key)
+        return
+    bar = st.progress(0.0, text="Reading your images (once; later runs start at once)…")
+    try:
+        folder_data.load(
+            key, progress=lambda done, total: bar.progress(done / total, text=f"Read {done:,} of {total:,} images")
+        )
+    finally:
+        bar.empty()
+
+
+with st.expander("Use your own images (a .zip with one folder per class)", expanded=False):
+    st.markdown(
+        "Zip a folder that holds **one sub-folder per class**, named after the class, with PNG or JPEG images "
+        "of any size (for example `xrays/normal/…` and `xrays/pneumonia/…`). Optional `train/`, `val/` and "
+        "`test/` folders (each with the class folders) fix the split; otherwise each class is split 80/10/10 "
+        "with a fixed seed. Images are made square (centre crop), stored at up to 128 px, and cached. "
+        "Other files are skipped and listed."
+    )
+    st.caption(f"Limits: {folder_data.LIMITS}. Use only de-identified images you may share with this computer.")
+    upload = st.file_uploader(
+        "Zip of class folders",
+        type=["zip"],
+        key="upload_folder_zip",
+        max_upload_size=folder_data.MAX_ZIP_BYTES // 2**20,
+    )
+    if upload is not None and st.session_state.get("_folder_zip_id") != upload.file_id:
+        st.session_state["_folder_zip_id"] = upload.file_id  # handled once, even if it fails
+        added = None
+        with user_errors(stop=False):
+            key = folder_data.extract_zip(upload.getvalue(), upload.name)
+            _read_folder(key)  # a folder that cannot be used is not added to the list
+            added = key
+        if added:
+            add_user_dataset(added)
+            st.rerun()  # the sidebar now lists and selects it
+
+own = dataset_status(values["dataset"]) == "folder"
 with user_errors():
+    if own:
+        _read_folder(values["dataset"])
     info = get_info(values["dataset"])
 st.markdown(f"**{info.title}** · task: {info.task} · {info.n_classes} classes · {info.n_channels} channel(s)")
 st.caption(info.description)
-st.caption(f"Licence: {info.license}. Source: MedMNIST v2 (Yang et al., Scientific Data 2023).")
+if own:
+    report = folder_data.load(info.key).report
+    st.caption(f"Licence: {info.license}. Source: your own images in {report.folder}.")
+    st.info(
+        f"{report.split_rule}: {info.n_samples['train']:,} training, {info.n_samples['val']:,} validation and "
+        f"{info.n_samples['test']:,} test images. Images are stored at {report.stored_size}×{report.stored_size} px."
+    )
+    if skipped := report.skipped_message():
+        st.warning(skipped)
+else:
+    st.caption(f"Licence: {info.license}. Source: MedMNIST v2 (Yang et al., Scientific Data 2023).")
 
 if not ensure_dataset(info.key):
     st.stop()
@@ -46,7 +101,12 @@ with c1:
         "image_size",
         "Image size (pixels per side)",
         options=[28, 32, 64, 128],
-        help="The bundled files are 28×28; larger sizes are upsampled and train more slowly.",
+        help=(
+            f"Your images are stored at {report.stored_size}×{report.stored_size} and resized to this size; "
+            "larger sizes train more slowly."
+            if own
+            else "The bundled files are 28×28; larger sizes are upsampled and train more slowly."
+        ),
     )
     state.bind(
         st.checkbox,

@@ -13,7 +13,7 @@ values = render_sidebar()
 from hqcnn import plots  # noqa: E402
 from hqcnn.checkpoint import from_zip  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
-from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
+from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"
 
@@ -94,6 +94,8 @@ def live_progress() -> None:
     snapshot = job.snapshot() if job else st.session_state.get(CURVES_KEY)
     if snapshot is None:
         return
+    if job and job.waiting:
+        st.info(f"Waiting for a free training slot: this server trains {MAX_CONCURRENT} model(s) at a time.")
     for name, p in snapshot.items() if job else ():
         done = p.steps[-1] if p.steps else 0
         text = f"{name}: step {done} of {p.total_steps or '…'}"

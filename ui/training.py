@@ -3,22 +3,35 @@
 A `TrainingJob` lives in the session's st.session_state: one per session, never shared. The
 worker thread calls no Streamlit function; it only records progress under a lock, and the page
 reads a snapshot of it from the script thread (a fragment that reruns every half second).
+
+Many sessions share one server: at most `MAX_CONCURRENT` trainings run at once (one per core, each
+on one torch thread) and the others wait for a slot, so that a classroom's sessions share the CPU
+instead of oversubscribing it (see benchmarks/bench_concurrency.py for the measured effect).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import torch
 
 from hqcnn.config import RunConfig
 from hqcnn.errors import HQCNNError
 from hqcnn.train import Callback, RunOutcome, run
 
 log = logging.getLogger(__name__)
+
+MAX_CONCURRENT = max(1, os.cpu_count() or 1)
+# One intra-op thread per training: the server's parallelism comes from one training per core.
+torch.set_num_threads(1)
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
+SLOT_POLL_S = 0.2  # how often a waiting job checks its stop flag
 
 HYBRID, TWIN = "hybrid", "classical twin"
 
@@ -67,6 +80,7 @@ class TrainingJob:
         self.progress = {name: Progress() for name in self.names}
         self.outcomes: dict[str, RunOutcome] = {}
         self.error: str | None = None
+        self.waiting = True  # until a training slot is free
         self.started_at = time.time()
         self.finished_at: float | None = None
         self._thread = threading.Thread(target=self._work, name="hqcnn-training", daemon=True)
@@ -95,7 +109,18 @@ class TrainingJob:
             return self.config
         return replace(self.config, model=replace(self.config.model, kind="classical"))
 
+    def _acquire_slot(self) -> bool:
+        """Wait for a free training slot; False if the user pressed Stop meanwhile."""
+        while not _SLOTS.acquire(timeout=SLOT_POLL_S):
+            if self.stop_event.is_set():
+                return False
+        self.waiting = False
+        return True
+
     def _work(self) -> None:
+        if not self._acquire_slot():
+            self.finished_at = time.time()
+            return
         try:
             for name in self.names:
                 if self.stop_event.is_set():
@@ -109,6 +134,7 @@ class TrainingJob:
             log.exception("training failed")
             self.error = f"Training failed unexpectedly ({type(err).__name__}). The details are in the server log."
         finally:
+            _SLOTS.release()
             self.finished_at = time.time()
 
 
