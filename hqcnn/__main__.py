@@ -1,4 +1,4 @@
-"""Command line: python -m hqcnn train | evaluate | datasets | bench.
+"""Command line: python -m hqcnn train | evaluate | datasets | export-example | bench.
 
 Every HQCNNError ends the program with its plain message and exit status 2, never a traceback.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,17 @@ from hqcnn.config import (
     TrainConfig,
 )
 from hqcnn.errors import HQCNNError
+from hqcnn.experiments_cli import add_parser as add_experiment_parser
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     defaults_d, defaults_m, defaults_t = DataConfig(), ModelConfig(), TrainConfig()
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", default=defaults_d.dataset, help="MedMNIST name (see 'datasets')")
+    data.add_argument(
+        "--dataset",
+        default=defaults_d.dataset,
+        help="MedMNIST name (see 'datasets') or a folder of your own images, one sub-folder per class",
+    )
     data.add_argument("--source-size", type=int, default=defaults_d.source_size, choices=SOURCE_SIZES)
     data.add_argument("--image-size", type=int, default=defaults_d.image_size, choices=IMAGE_SIZES)
     data.add_argument("--grayscale", action="store_true", help="convert RGB images to one channel")
@@ -52,12 +58,22 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     train.add_argument("--device", default=defaults_t.device, choices=("auto", "cpu", "cuda"))
 
 
+def _dataset_key(dataset: str) -> str:
+    """A folder given on the command line becomes an absolute path, so the saved model still finds it."""
+    from hqcnn.data import DATASETS
+    from hqcnn.folder_data import is_folder_key
+
+    if dataset in DATASETS or not is_folder_key(dataset):
+        return dataset
+    return str(Path(dataset).expanduser().resolve())
+
+
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig described by parsed `train` options (validated)."""
     features = args.features if args.features is not None else 2 * args.qubits
     return RunConfig(
         data=DataConfig(
-            dataset=args.dataset,
+            dataset=_dataset_key(args.dataset),
             source_size=args.source_size,
             image_size=args.image_size,
             grayscale=args.grayscale,
@@ -167,6 +183,59 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_example(args: argparse.Namespace) -> int:
+    """Write a few images of a MedMNIST set as PNG class folders: a small dataset of 'your own images'."""
+    from hqcnn.folder_data import export_example
+
+    out = export_example(args.dataset, args.per_class, args.out, seed=args.seed)
+    print(f"wrote {args.per_class} images per class to {out}; train on it with: python -m hqcnn train --dataset {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Speed and memory beside the PennyLane baseline, measured in the same run."""
+    import platform
+
+    import torch
+
+    from hqcnn.bench import epoch_benchmark, format_rows, peak_memory_mb, quantum_layer_benchmark
+
+    torch.set_num_threads(args.threads)
+    repeats = 5 if args.quick else 20
+    report: dict[str, Any] = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+        },
+    }
+    say = (lambda *_: None) if args.json else print
+    say(f"torch {torch.__version__}, {args.threads} thread(s); medians of {repeats} repeats, interleaved")
+    say("\nQuantum layer, forward + backward, batch 128 (PennyLane default.qubit backprop vs the fast path):")
+    report["quantum_layer"] = quantum_layer_benchmark(repeats=repeats, lightning=not args.quick)
+    say(format_rows(report["quantum_layer"]))
+    say("\nOne training epoch on PneumoniaMNIST 28×28 (4708 images, batch 128), seconds:")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    report["epoch"] = [epoch_benchmark(repeats=2 if args.quick else 3, device=device) for device in devices]
+    for row in report["epoch"]:
+        say(
+            f"  {row['device']}: hybrid (fast) {row['hybrid_fast_s']:.2f} · hybrid (PennyLane) "
+            f"{row['hybrid_pennylane_s']:.2f} · classical twin {row['classical_s']:.2f}  →  hybrid/classical "
+            f"{row['fast_vs_classical']:.2f}× (PennyLane path {row['pennylane_vs_classical']:.2f}×)"
+        )
+    report["memory"] = peak_memory_mb(epochs=2 if args.quick else 10, threads=args.threads)
+    mem = report["memory"]
+    say(
+        f"\nDefault training run ({mem['epochs']} epochs, fresh process): peak memory {mem['peak_rss_mb']:.0f} MB, "
+        f"{mem['seconds']:.1f} s, test accuracy {mem['test_accuracy']:.3f}, AUC {mem['test_auc']:.3f}"
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m hqcnn`."""
     parser = argparse.ArgumentParser(prog="python -m hqcnn", description=__doc__)
@@ -185,6 +254,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_data = sub.add_parser("datasets", help="list datasets: bundled, cached or downloadable")
     p_data.set_defaults(func=cmd_datasets)
+
+    p_bench = sub.add_parser("bench", help="speed and memory beside the PennyLane baseline")
+    p_bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    p_bench.add_argument("--quick", action="store_true", help="fewer repeats, no lightning.qubit (about a minute)")
+    p_bench.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
+    p_bench.set_defaults(func=cmd_bench)
+
+    p_export = sub.add_parser("export-example", help="write MedMNIST images as PNG class folders (an example folder)")
+    p_export.add_argument("--dataset", default="breastmnist", help="MedMNIST name (the bundled ones work offline)")
+    p_export.add_argument("--per-class", type=int, default=20, help="images per class")
+    p_export.add_argument("--out", type=Path, required=True, help="new folder to write")
+    p_export.add_argument("--seed", type=int, default=0, help="which images are picked")
+    p_export.set_defaults(func=cmd_export_example)
+    add_experiment_parser(sub)
     return parser
 
 
