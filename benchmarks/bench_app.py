@@ -1,0 +1,97 @@
+"""How fast the app answers a person: home page after server start, first progress after Train.
+
+    python benchmarks/bench_app.py [--runs 3]
+
+Starts `streamlit run app.py` on 127.0.0.1, drives Debian's Chromium with Playwright and reports,
+per run: seconds from the server answering its health check to the home page's title being
+rendered (script finished), and seconds from the click on Train to the first live progress bar.
+Needs /usr/bin/chromium (apt-get install -y chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+
+DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _wait_healthy(url: str, deadline_s: float = 120) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < deadline_s:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the server did not start")
+
+
+def one_run(browser) -> dict:
+    """Start a fresh server and time the two user-visible moments."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_healthy(url)
+        ready = time.perf_counter()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.get_by_role("heading", name="HQCNN Explorer").wait_for(timeout=60_000)
+        page.wait_for_selector(DONE, timeout=60_000)
+        home_s = time.perf_counter() - ready
+
+        page.goto(f"{url}/Train?train_per_class=20&epochs=2&batch_size=32")
+        page.wait_for_selector(DONE, timeout=120_000)
+        page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
+        clicked = time.perf_counter()
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text("hybrid: step", exact=False).first.wait_for(timeout=60_000)
+        first_progress_s = time.perf_counter() - clicked
+        page.close()
+        return {"home_after_ready_s": home_s, "first_progress_after_click_s": first_progress_s}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        rows = [one_run(browser) for _ in range(args.runs)]
+        browser.close()
+    summary = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+    if args.json:
+        print(json.dumps({"runs": rows, "median": summary}, indent=2))
+        return
+    for i, row in enumerate(rows, 1):
+        print(f"run {i}: home {row['home_after_ready_s']:.2f} s after ready; first progress "
+              f"{row['first_progress_after_click_s']:.2f} s after the click")  # fmt: skip
+    print(
+        f"median: home {summary['home_after_ready_s']:.2f} s; first progress {summary['first_progress_after_click_s']:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
