@@ -230,3 +230,67 @@ def test_bad_link_values_warn(page, artifacts: Path) -> None:
     # The link is rewritten to the values actually used.
     assert "n_qubits=8" in page.url and "depth" not in page.url, page.url
     screenshot(page, artifacts / "circuit_bad_link.png")
+
+
+def _bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Bad uploads made here, each with the message the page must show."""
+    import io
+    import pickle
+    import zlib
+
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(good, format="PNG")
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, format="PNG", optimize=True)
+    files = {
+        "notes.png": (b"these are my notes, not an image\n" * 20, "not a PNG or JPEG"),
+        "truncated.png": (good.getvalue()[: len(good.getvalue()) // 2], "damaged or incomplete"),
+        "bomb.png": (bomb.getvalue(), "too many pixels"),
+        "model.zip": (pickle.dumps({"weights": zlib.compress(b"x")}), "not a zip archive"),
+    }
+    out = {}
+    for name, (blob, message) in files.items():
+        (folder / name).write_bytes(blob)
+        out[name] = (folder / name, message)
+    return out
+
+
+def test_bad_uploads_show_messages_and_keep_the_model(page, tmp_path: Path) -> None:
+    files = _bad_files(tmp_path)
+    open_page(page, "/Train?train_per_class=20&epochs=1&batch_size=32", "Train")
+    button(page, "train_button").click()
+    page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
+        timeout=TRAIN_DEADLINE_MS
+    )
+    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
+    accuracy = texts(page, "[data-testid='stMetricValue']")[0]
+
+    # A pickle renamed .zip as a model: a message, and the trained model's results stay.
+    page.get_by_text("Load a model saved earlier").click()
+    page.locator(".st-key-upload_model input[type='file']").set_input_files(str(files["model.zip"][0]))
+    page.locator(ERROR).filter(has_text=files["model.zip"][1]).wait_for(timeout=30_000)
+    wait_idle(page)
+    assert texts(page, "[data-testid='stMetricValue']")[0] == accuracy
+    assert_healthy(page)
+
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"^Explain$")).click()
+    heading(page, "Explain a prediction").wait_for()
+    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
+    page.locator(".st-key-explain_mode").get_by_text("upload my own image").click()
+    wait_idle(page)
+    uploader = page.locator(".st-key-explain_upload input[type='file']")
+    for name in ("notes.png", "truncated.png", "bomb.png"):
+        path, message = files[name]
+        uploader.set_input_files(str(path))
+        page.locator(ERROR).filter(has_text=message).wait_for(timeout=30_000)
+        wait_idle(page)
+        assert_healthy(page)
+    # The model survived every bad file: a test image is still classified.
+    page.locator(".st-key-explain_mode").get_by_text("test image by index").click()
+    page.get_by_text(re.compile(r"^Predicted: ")).wait_for(timeout=30_000)
+    wait_idle(page)
+    assert texts(page, ERROR) == []
+    assert_healthy(page)
