@@ -3,6 +3,11 @@
 Three small sets ship with the project (assets/medmnist/); every other 2D MedMNIST set and size is
 downloaded on demand into a cache folder and checked against the MD5 that medmnist publishes.
 Arrays are read through medmnist's own dataset classes, never with pickle allowed.
+
+A dataset key that is a folder path instead of a MedMNIST name is the user's own images, one
+sub-folder per class (see hqcnn.folder_data): `get_info`, `dataset_status`, `load_arrays`,
+`prepare` and `prepare_split` accept it alike. A folder has one stored resolution, so the size /
+`DataConfig.source_size` argument is ignored for it; `preprocess` resizes to `image_size` as usual.
 """
 
 from __future__ import annotations
@@ -83,12 +88,29 @@ def _catalogue() -> dict[str, DatasetInfo]:
 DATASETS: dict[str, DatasetInfo] = _catalogue()
 
 
+def _is_folder(key: object) -> bool:
+    """True for the path of a folder of the user's own images (not a MedMNIST name)."""
+    from hqcnn import folder_data
+
+    return isinstance(key, str) and key not in DATASETS and folder_data.is_folder_key(key)
+
+
 def get_info(key: str) -> DatasetInfo:
-    """The catalogue entry of a dataset; DataError naming the valid keys for an unknown one."""
+    """The catalogue entry of a dataset; DataError naming the valid keys for an unknown one.
+
+    For a folder of the user's own images the entry is built from the folder (read on first use).
+    """
+    if _is_folder(key):
+        from hqcnn import folder_data
+
+        return folder_data.load(key).info
     try:
         return DATASETS[key]
     except (KeyError, TypeError):
-        raise DataError(f"Unknown dataset {key!r}. Choose one of: {', '.join(DATASETS)}.") from None
+        raise DataError(
+            f"Unknown dataset {key!r}. Choose one of: {', '.join(DATASETS)}, or give the path of a folder "
+            "of your own images (one sub-folder per class)."
+        ) from None
 
 
 def _check_size(info: DatasetInfo, size: int) -> None:
@@ -153,7 +175,10 @@ def dataset_status(key: str, size: int = 28) -> str:
     """Where a dataset file would come from: "bundled", "cached" (present and verified) or "downloadable".
 
     A bundled file is reported without hashing it; its checksum is checked when it is loaded.
+    A folder of the user's own images is "folder" (its images are not read here).
     """
+    if _is_folder(key):
+        return "folder"
     info = get_info(key)
     _check_size(info, size)
     if _bundled_file(key, size) is not None:
@@ -244,6 +269,8 @@ def dataset_file(key: str, size: int = 28, progress: Progress | None = None, tim
     DownloadError within about `timeout` seconds. A cached file with a wrong checksum is removed
     and fetched once more. A damaged bundled file raises DataError.
     """
+    if _is_folder(key):
+        raise DataError(f"{key} is a folder of your own images, not a MedMNIST file to download.")
     info = get_info(key)
     _check_size(info, size)
     url, md5 = _remote(key, size)
@@ -344,11 +371,16 @@ def load_arrays(key: str, size: int = 28) -> dict[str, tuple[np.ndarray, np.ndar
     """{'train'|'val'|'test': (uint8 images (N,H,W) or (N,H,W,3), int64 labels (N,))}, read-only.
 
     Fetches the file if needed (see `dataset_file`); repeated calls reuse arrays held in memory.
+    For a folder dataset `size` is ignored: the arrays are at the folder's stored size.
     """
     return dict(_verified_arrays(key, size, progress=None))
 
 
 def _verified_arrays(key: str, size: int, progress: Progress | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if _is_folder(key):
+        from hqcnn import folder_data
+
+        return folder_data.load(key, progress).arrays  # progress counts images read, not bytes
     path = dataset_file(key, size, progress=progress)
     return _read_arrays(key, size, str(path), _remote(key, size)[1])
 

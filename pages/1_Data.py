@@ -37,13 +37,17 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
         "with a fixed seed. Images are made square (centre crop), stored at up to 128 px, and cached. "
         "Other files are skipped and listed."
     )
-    st.caption(f"Limits: {folder_data.LIMITS}. Use only de-identified images you may share with this computer.")
-    upload = st.file_uploader(
-        "Zip of class folders",
-        type=["zip"],
-        key="upload_folder_zip",
-        max_upload_size=folder_data.MAX_ZIP_BYTES // 2**20,
+    # The server refuses any upload above server.maxUploadSize, whatever a widget allows.
+    zip_mb = max(1, min(folder_data.MAX_ZIP_BYTES // 2**20, int(st.get_option("server.maxUploadSize"))))
+    server_note = (
+        f" This server accepts uploads of at most {zip_mb} MB (server.maxUploadSize)."
+        if zip_mb < folder_data.MAX_ZIP_BYTES // 2**20
+        else ""
     )
+    st.caption(
+        f"Limits: {folder_data.LIMITS}.{server_note} Use only de-identified images you may share with this computer."
+    )
+    upload = st.file_uploader("Zip of class folders", type=["zip"], key="upload_folder_zip", max_upload_size=zip_mb)
     if upload is not None and st.session_state.get("_folder_zip_id") != upload.file_id:
         st.session_state["_folder_zip_id"] = upload.file_id  # handled once, even if it fails
         added = None

@@ -36,6 +36,7 @@ state.bind(
 )
 
 from hqcnn.data import get_info  # noqa: E402
+from hqcnn.folder_data import file_label  # noqa: E402
 from hqcnn.recipes import recommended_train_config  # noqa: E402
 
 n_train = get_info(values["dataset"]).n_samples["train"]
@@ -180,7 +181,7 @@ elif hybrid is not None and not running:
     st.download_button(
         "Download the trained model (safetensors + JSON, zip)",
         hybrid.zip_bytes(),
-        file_name=f"hqcnn_{hybrid.meta.dataset}_{hybrid.config.model.n_qubits}q.zip",
+        file_name=f"hqcnn_{file_label(hybrid.meta.dataset)}_{hybrid.config.model.n_qubits}q.zip",
         mime="application/zip",
         key="download_model",
     )

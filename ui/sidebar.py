@@ -44,7 +44,11 @@ def render() -> dict:
     # A folder path is accepted only if this session uploaded it: a path in a shared link would name a
     # folder on another computer, and must never let a link open an arbitrary folder of the server.
     if values["dataset"] not in DATASETS and values["dataset"] not in user_datasets():
-        hint = " (your own images are not shared by links: upload them again)" if "/" in values["dataset"] else ""
+        hint = (
+            " (your own images are not shared by links: upload them again)"
+            if any(c in values["dataset"] for c in "/\\")
+            else ""
+        )
         st.warning(f"Unknown dataset '{values['dataset']}' in the link{hint}; showing PneumoniaMNIST instead.")
         values["dataset"] = "pneumoniamnist"
     for message in state.url_messages():
