@@ -38,8 +38,8 @@ def measure(n_sessions: int, epochs: int, data) -> dict:
     wall = time.perf_counter() - started
     assert all(HYBRID in job.outcomes and job.error is None for job in jobs), [job.error for job in jobs]
     per_epoch = [job.outcomes[HYBRID].result.seconds_per_epoch for job in jobs]
-    waits = [job.outcomes[HYBRID].seconds and (job.finished_at - job.started_at) - job.outcomes[HYBRID].seconds
-             for job in jobs]  # fmt: skip
+    # Time from pressing Train to finishing, less the run itself: the wait for a training slot.
+    waits = [(job.finished_at - job.started_at) - job.outcomes[HYBRID].seconds for job in jobs]
     return {
         "sessions": n_sessions,
         "epoch_s_median": statistics.median(per_epoch),

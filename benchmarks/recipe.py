@@ -11,15 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from hqcnn.config import DataConfig, ModelConfig, RunConfig
-from hqcnn.data import get_info
-from hqcnn.recipes import recommended_train_config
-from hqcnn.references import resnet18
-from hqcnn.train import run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from hqcnn.config import DataConfig, ModelConfig, RunConfig  # noqa: E402
+from hqcnn.data import get_info  # noqa: E402
+from hqcnn.recipes import recommended_train_config  # noqa: E402
+from hqcnn.references import resnet18  # noqa: E402
+from hqcnn.train import run  # noqa: E402
 
 DATASETS = ("pneumoniamnist", "breastmnist", "retinamnist")
 
