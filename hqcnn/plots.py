@@ -14,7 +14,10 @@ House rules, enforced through `apply_style` and checked by `tests/test_plots.py`
   same information;
 - a number is shown next to something to judge it by (a chance line, a baseline, a published
   reference, the row total, the fixed [-1, 1] range of an expectation value);
-- figures stay light: images are quantised and thumbnails downsampled, long curves thinned.
+- figures stay light: images are quantised and thumbnails downsampled, long curves thinned;
+- figures stay readable in a half-width (about 560 px) or one-third-width (about 370 px) column:
+  legends run horizontally below the plot (or sit inside it) rather than taking a right-hand
+  strip, long titles break onto a second line, and heights default to about 380-480 px.
 """
 
 from __future__ import annotations
@@ -62,7 +65,14 @@ _REFERENCE_GRAY = "#666666"  # chance lines, baselines: visible but clearly not 
 _MUTED_GRAY = "#BBBBBB"
 _FONT_SIZE = 15
 _ROW_TITLE_CHARS = 22  # wrap width of the class names beside the sample grid
+_TICK_CHARS = 14  # wrap width of category tick labels (long MedMNIST class names)
+# Longest title line before `apply_style` breaks it (about 620 px of 20 px type). Builders whose
+# figures go into narrow columns break their titles themselves, at about 32 characters.
+_TITLE_CHARS = 56
+_TITLE_LINE_PX = 26  # height of one title line at _FONT_SIZE + 5, with leading
 _GRAY_SCALE = [[0.0, "black"], [1.0, "white"]]  # explicit: plotly's "Greys" runs white -> black
+_LABEL_AT = 1.22  # where a Bloch sphere's "X" and "Y" labels sit, just beyond the sphere
+_SCENE_HALF_WIDTH = 1.3  # Bloch scene range: room for those labels without clipping them
 
 # Display names for the metric keys of `hqcnn.metrics.classification_metrics`.
 _METRIC_LABELS: dict[str, str] = {
@@ -81,6 +91,13 @@ _STAGE_LABELS: dict[str, str] = {
     "head": "classifier head",
 }
 
+# Two short lines each, so four stages fit side by side under the bars of a narrow column.
+_STAGE_TICKS: dict[str, str] = {
+    "backbone": "CNN<br>backbone",
+    "quantum": "quantum<br>circuit",
+    "classical_middle": "classical<br>stand-in",
+    "head": "classifier<br>head",
+}
 
 # --------------------------------------------------------------------------------------------
 # Shared helpers
@@ -96,12 +113,29 @@ def apply_style(fig: go.Figure, title: str, x_title: str | None, y_title: str | 
         x_title, y_title: titles of the primary x and y axes; None leaves those axes alone (for
             subplot figures whose builders title each axis themselves, or hidden image axes).
     """
+    if "<br>" not in title and len(title) > _TITLE_CHARS:
+        # Plotly does not wrap titles: a long one is cut off at the edge of the figure.
+        title = _wrap(title, _TITLE_CHARS, max_lines=6)
+    multi_line = "<br>" in title
     fig.update_layout(
         template="plotly_white",
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": _FONT_SIZE + 5}},
+        # Anchored to the top of the figure, so a second title line grows downwards into the
+        # margin sized for it below, instead of upwards out of the figure.
+        title={
+            "text": title,
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "top",
+            "yref": "container",
+            # Plotly drops the 0.71 em "top" shift for a title of several lines (its first
+            # baseline lands on the anchor), so the pad makes up for it there.
+            "pad": {"t": 14 + (round(0.71 * (_FONT_SIZE + 5)) if multi_line else 0), "l": 6},
+            "font": {"size": _FONT_SIZE + 5},
+        },
         font={"size": _FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
         colorway=OKABE_ITO,
-        margin={"l": 80, "r": 40, "t": 90, "b": 70},
+        margin={"l": 70, "r": 24, "t": _title_margin(title), "b": 60},
         hoverlabel={"font": {"size": _FONT_SIZE}},
         legend={"font": {"size": _FONT_SIZE - 1}},
     )
@@ -110,6 +144,34 @@ def apply_style(fig: go.Figure, title: str, x_title: str | None, y_title: str | 
     if y_title is not None:
         fig.update_layout(yaxis_title={"text": y_title})
     return fig
+
+
+def _title_margin(title: str, extra: int = 0) -> int:
+    """Top margin (px) that holds `title` (one line per "<br>") plus `extra` px beneath it."""
+    return 34 + _TITLE_LINE_PX * (title.count("<br>") + 1) + extra
+
+
+def _legend_below(fig: go.Figure, title: str | None = None) -> None:
+    """A horizontal legend at the bottom of the figure, under the x-axis title.
+
+    A vertical legend on the right takes a fixed strip of about 200 px, which leaves a half- or
+    one-third-width column almost no plot. Placed against the bottom edge of the figure (container
+    coordinates), plotly grows the bottom margin to fit it and wraps its entries onto more rows
+    when the column is narrow, so it never covers the tick labels or the axis title.
+    """
+    fig.update_layout(
+        legend={
+            "orientation": "h",
+            "xref": "container",
+            "x": 0.0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.0,
+            "yanchor": "bottom",
+            "title": {"text": f"{title}:" if title else None, "side": "left"},
+            "font": {"size": _FONT_SIZE - 1},
+        }
+    )
 
 
 def _axis_name(kind: str, index: int) -> str:
@@ -193,7 +255,8 @@ def _image_axes(fig: go.Figure, index: int, visible: bool) -> None:
 
 def _wrap(text: str, width: int, max_lines: int = 3) -> str:
     """`text` broken into lines of about `width` characters (plotly annotations do not wrap)."""
-    lines = textwrap.wrap(str(text), width=width) or [""]
+    # Words are never split ("sens-itivity" is harder to read than a slightly long line).
+    lines = textwrap.wrap(str(text), width=width, break_long_words=False) or [""]
     if len(lines) > max_lines:
         lines = lines[:max_lines]
         lines[-1] = lines[-1][: max(1, width - 1)] + "…"
@@ -236,6 +299,7 @@ def _placeholder(fig: go.Figure, message: str) -> go.Figure:
         xref="paper",
         yref="paper",
         showarrow=False,
+        bgcolor="rgba(255,255,255,0.9)",  # readable where it crosses a reference line
         font={"size": _FONT_SIZE + 1, "color": _REFERENCE_GRAY},
     )
     return fig
@@ -261,11 +325,12 @@ def class_balance(counts: Mapping[str, Sequence[int]], label_names: Sequence[str
         share = 100.0 * n / total if total else np.zeros(len(n))
         fig.add_trace(
             go.Bar(
-                name=f"{split} ({total} images)",
+                name=f"{split} ({total:,} images)",
                 x=names[: len(n)],
                 y=n.tolist(),
                 text=n.tolist(),
                 textposition="outside",
+                textangle=0,
                 cliponaxis=False,
                 customdata=np.round(share, 1).tolist(),
                 marker_color=OKABE_ITO[i % len(OKABE_ITO)],
@@ -274,7 +339,14 @@ def class_balance(counts: Mapping[str, Sequence[int]], label_names: Sequence[str
                 ),
             )
         )
-    fig.update_layout(barmode="group", legend_title_text="split")
+    # Long class names (BloodMNIST) are broken onto lines instead of being rotated across their
+    # neighbours; the categories themselves stay the full names (hover, tests, other code).
+    fig.update_xaxes(tickvals=names, ticktext=[_wrap(name, _TICK_CHARS, max_lines=2) for name in names])
+    fig.update_yaxes(rangemode="tozero")
+    # In a narrow column plotly would shrink the count above each bar to the bar's width, down to
+    # an unreadable 5 px: below 12 px it is hidden instead (hover still gives count and share).
+    fig.update_layout(barmode="group", height=420, uniformtext={"minsize": 12, "mode": "hide"})
+    _legend_below(fig, "split")
     return apply_style(fig, "Images per class in each split", "class", "images")
 
 
@@ -347,7 +419,10 @@ def before_after(
 ) -> go.Figure:
     """Two images side by side, e.g. the stored image and what the network receives.
 
-    The pixel axes stay visible and titled because a change of resolution is often the point.
+    Built for a one-third-width column (about 370 px): each subplot title gives the name on one
+    line and the size in pixels on the next, the pixel ticks stay visible on both x axes (a change
+    of resolution is often the point), and only the left image has a titled y axis, so nothing
+    sits between the two images but a gap.
 
     Args:
         before, after: (H, W) gray or (H, W, 3) RGB images in [0, 1] (uint8 accepted); they may
@@ -355,16 +430,27 @@ def before_after(
         titles: the two subplot titles.
     """
     a, b = _as_image(before), _as_image(after)
-    sub = [f"{titles[0]} ({a.shape[1]}×{a.shape[0]} px)", f"{titles[1]} ({b.shape[1]}×{b.shape[0]} px)"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=sub, horizontal_spacing=0.12)
+    sub = [f"{titles[0]}<br>{a.shape[1]}×{a.shape[0]} px", f"{titles[1]}<br>{b.shape[1]}×{b.shape[0]} px"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=sub, horizontal_spacing=0.1)
+    for annotation in fig.layout.annotations:
+        annotation.font.size = _FONT_SIZE
     fig.add_trace(_image_trace(a, titles[0]), row=1, col=1)
     fig.add_trace(_image_trace(b, titles[1]), row=1, col=2)
     for index in (1, 2):
         _image_axes(fig, index, visible=True)
-        fig.layout[_axis_name("x", index)].title.text = "x (pixels)"
-        fig.layout[_axis_name("y", index)].title.text = "y (pixels)"
-    fig.update_layout(height=420, showlegend=False)
-    return apply_style(fig, f"{titles[0]} vs {titles[1]}", None, None)
+        # Images sit right under their titles, whatever the height left over.
+        fig.layout[_axis_name("y", index)].constraintoward = "top"
+        fig.layout[_axis_name("x", index)].update(title_text="x (pixels)", nticks=4)
+    fig.layout.yaxis.update(title_text="y (pixels)", nticks=4)
+    # The right image's rows are read off its x ticks and its title; y ticks there would sit on
+    # the left image.
+    fig.layout.yaxis2.showticklabels = False
+    fig.update_layout(height=340, showlegend=False)
+    title = f"{titles[0]} vs {titles[1]}"
+    styled = apply_style(fig, title, None, None)
+    # Room for the figure title and, under it, the two-line subplot titles.
+    styled.update_layout(margin={"l": 60, "r": 12, "t": _title_margin(styled.layout.title.text, 48), "b": 56})
+    return styled
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,7 +537,7 @@ def _add_run(
                 x=[r["step"] for r in rows],
                 y=[float(r["val_accuracy"]) for r in rows],
                 mode="markers",
-                name="validation accuracy (end of epoch)",
+                name="validation accuracy per epoch",
                 # Marker shape differs between the runs too, so they are told apart without colour.
                 marker={
                     "color": color,
@@ -522,6 +608,7 @@ def training_curves(
             line={"color": _REFERENCE_GRAY, "dash": "dot", "width": 2},
             annotation_text=f"majority-class baseline {baseline_accuracy:.3f}",
             annotation_position="bottom right",
+            annotation_bgcolor="rgba(255,255,255,0.8)",
             row=2,
             col=1,
         )
@@ -530,7 +617,19 @@ def training_curves(
     fig.update_yaxes(title_text="loss (cross-entropy)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (0–1)", range=[0, 1.02], row=2, col=1)
     fig.update_xaxes(title_text="training step (batches)", row=2, col=1)
-    fig.update_layout(height=560, hovermode="closest", legend={"groupclick": "toggleitem"})
+    # Steps are whole batches: never a tick at 1.5. Plotly picks a tick every half step on a run
+    # of a few steps, so short runs get one tick per step (or every 2nd, 5th); longer runs keep
+    # the automatic ticks, which are then whole numbers anyway.
+    last_step = max(
+        [int(np.max(steps)) if len(steps) else 0]
+        + [int(np.max(twin["steps"])) if twin is not None and len(twin.get("steps", [])) else 0]
+    )
+    ticks: dict[str, Any] = {"tickformat": ",d", "rangemode": "nonnegative"}
+    if last_step <= 25:
+        ticks.update(tickmode="linear", tick0=0, dtick=1 if last_step <= 10 else (2 if last_step <= 16 else 5))
+    fig.update_xaxes(**ticks)
+    fig.update_layout(height=600, hovermode="closest", legend={"groupclick": "toggleitem"})
+    _legend_below(fig)
     return apply_style(fig, "Training progress", None, None)
 
 
@@ -566,7 +665,7 @@ def confusion_matrix(
             customdata=np.round(pct, 1).tolist(),
             colorscale="Blues",
             zmin=0,
-            colorbar={"title": {"text": "images"}},
+            colorbar={"title": {"text": "images"}, "thickness": 14},
             hovertemplate=(
                 "true %{y}<br>predicted %{x}<br>%{z} images (%{customdata}% of this true class)<extra></extra>"
             ),
@@ -576,7 +675,8 @@ def confusion_matrix(
     )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom")
-    side = max(380, 90 * len(names) + 200)
+    # At least as tall as the ROC figure it sits beside in a half-width column.
+    side = max(440, 90 * len(names) + 200)
     fig.update_layout(height=side)
     return apply_style(fig, title, "predicted class", "true class")
 
@@ -600,7 +700,7 @@ def roc_curves(
             "thresholds"} (or None when undefined) or multi-class {"0": {...} | None, ...}.
         label_names: class names; for binary tasks the positive class is label_names[1].
         auc: the overall AUC (binary, or macro one-vs-rest); None when undefined.
-        reference_auc: e.g. the MedMNIST ResNet-18 test AUC, shown as an annotation.
+        reference_auc: e.g. the MedMNIST ResNet-18 test AUC, shown as a note above the plot.
     """
     names = list(label_names)
     fig = go.Figure()
@@ -651,54 +751,78 @@ def roc_curves(
                 )
             )
     multi = roc is not None and "fpr" not in roc
-    auc_text = (
-        "AUC undefined (the set holds only one class)" if auc is None else f"{'macro ' if multi else ''}AUC {auc:.3f}"
-    )
+    auc_text = "AUC undefined (one class only)" if auc is None else f"{'macro ' if multi else ''}AUC {auc:.3f}"
     if len(fig.data) == 1:
         _placeholder(fig, "No ROC curve: the set holds only one class.")
+    # Notes go in a strip between the title and the plot (paper coordinates), one line each, so
+    # they never cover a curve, the legend or the axis titles and never spill out of the figure.
+    notes: list[tuple[str, dict[str, Any]]] = []
+    if reference_auc is not None:
+        notes.append((f"MedMNIST ResNet-18: AUC {reference_auc:.3f}", {"color": "#333333"}))
     if missing:
+        notes.append(
+            (
+                _wrap("no curve (absent from this set): " + ", ".join(missing), 46, max_lines=3),
+                {"color": _REFERENCE_GRAY, "size": _FONT_SIZE - 1},
+            )
+        )
+    shift = 4
+    for text, font in reversed(notes):
         fig.add_annotation(
-            text="no curve (class absent from this set): " + ", ".join(missing),
-            x=1.0,
-            y=0.02,
+            text=text,
+            x=0.0,
+            y=1.0,
             xref="paper",
             yref="paper",
-            xanchor="right",
-            showarrow=False,
-            font={"color": _REFERENCE_GRAY, "size": _FONT_SIZE - 2},
-        )
-    if reference_auc is not None:
-        fig.add_annotation(
-            text=f"MedMNIST ResNet-18: AUC {reference_auc:.3f}",
-            x=0.98,
-            y=0.12 if missing else 0.05,
-            xref="x",
-            yref="y",
-            xanchor="right",
+            xanchor="left",
             yanchor="bottom",
+            yshift=shift,
+            align="left",
             showarrow=False,
-            bgcolor="rgba(255,255,255,0.85)",
-            bordercolor=_REFERENCE_GRAY,
-            borderwidth=1,
+            font={"size": _FONT_SIZE - 1, **font},
         )
-    fig.update_xaxes(range=[0, 1], constrain="domain", zeroline=False)
-    fig.update_yaxes(range=[0, 1], scaleanchor="x", scaleratio=1, constrain="domain", zeroline=False)
-    fig.update_layout(height=560, legend={"x": 1.02, "y": 1.0})
-    return apply_style(
+        shift += 21 * (text.count("<br>") + 1)
+    fig.update_xaxes(range=[0, 1], zeroline=False, tickvals=[0, 0.25, 0.5, 0.75, 1])
+    fig.update_yaxes(range=[0, 1], zeroline=False, tickvals=[0, 0.25, 0.5, 0.75, 1])
+    # The legend sits inside the plot at the bottom right, under the chance diagonal, where a
+    # useful curve never goes; no 1:1 lock, which made the plot a small square in a half column.
+    fig.update_layout(
+        height=440,
+        legend={
+            "x": 0.99,
+            "y": 0.02,
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0.8)",
+            "bordercolor": _MUTED_GRAY,
+            "borderwidth": 1,
+        },
+    )
+    title = f"{kind}<br>{auc_text}" if multi or auc is None else f"{kind} — {auc_text}"
+    styled = apply_style(
         fig,
-        f"{kind} — {auc_text}",
+        title,
         "false positive rate (1 − specificity)",
         "true positive rate (sensitivity)",
     )
+    styled.update_layout(margin={"t": _title_margin(title, shift + 4)})
+    return styled
 
 
 def metrics_comparison(rows: Mapping[str, Mapping[str, float | None]], title: str) -> go.Figure:
     """Grouped bars comparing models and references on the same metrics (scores in [0, 1]).
 
+    Each bar has its value written above it, horizontally. A score of exactly 0 (e.g. the
+    precision of a model that never predicts the positive class) is a real result: it gets no
+    visible bar but still its "0.00" label, so it cannot be mistaken for a missing one. Within
+    each metric the bars present are packed side by side and centred, so a reference that only
+    reports accuracy leaves no empty slots in the other groups.
+
     Args:
         rows: {"hybrid": {"accuracy": .., "auc": .., ...}, "classical twin": {...},
             "majority-class baseline": {"accuracy": ..}, "MedMNIST ResNet-18": {...}}.
-            None (or non-finite) values are skipped: no bar, rather than a misleading 0.
+            None (or non-finite) values are skipped: no bar and no label, rather than a
+            misleading 0.
         title: the figure title (say which split).
     """
     metrics: list[str] = []
@@ -708,12 +832,37 @@ def metrics_comparison(rows: Mapping[str, Mapping[str, float | None]], title: st
                 metrics.append(key)
     # Known metrics in a fixed, familiar order; anything else after them as given.
     order = [m for m in _METRIC_LABELS if m in metrics] + [m for m in metrics if m not in _METRIC_LABELS]
+
+    def valid(v: float | None) -> bool:
+        return v is not None and math.isfinite(float(v))
+
+    present = {m: [name for name, values in rows.items() if valid(values.get(m))] for m in order}
+    # Labels of neighbouring bars of about the same height run into each other once the bars are
+    # narrower than "0.85" (four models in a half-width column): such a label is lifted just
+    # enough to clear its left neighbour's. Heights are estimated in pixels from the fixed figure
+    # height (about 250 px per unit of score).
+    px_per_unit, label_px = 250.0, 14.0
+    lift: dict[tuple[str, str], float] = {}
+    for m, names in present.items():
+        previous_bottom: float | None = None
+        for name in names:
+            bottom = float(rows[name][m]) * px_per_unit  # type: ignore[arg-type]
+            shift = 0.0
+            if previous_bottom is not None and abs(bottom - previous_bottom) < label_px:
+                shift = previous_bottom + label_px - bottom
+            lift[(name, m)] = shift
+            previous_bottom = bottom + shift
+    # Bar width in category units: every bar has the same width, set by the fullest group.
+    slot = 0.9 / max([len(names) for names in present.values()] + [1])
     fig = go.Figure()
     for i, (row_name, values) in enumerate(rows.items()):
-        keep = [m for m in order if values.get(m) is not None and math.isfinite(float(values[m]))]
+        keep = [m for m in order if valid(values.get(m))]
         if not keep:
             continue
         y = [float(values[m]) for m in keep]
+        # Offsets by hand (plotly's own grouping would keep an empty slot for every model that
+        # lacks a metric), centred on the category.
+        offsets = [(present[m].index(row_name) - len(present[m]) / 2) * slot + 0.04 * slot for m in keep]
         # References (baselines, published numbers) are hatched so they read as "not ours".
         is_reference = any(s in row_name.lower() for s in ("baseline", "medmnist", "resnet", "reference"))
         fig.add_trace(
@@ -721,21 +870,59 @@ def metrics_comparison(rows: Mapping[str, Mapping[str, float | None]], title: st
                 name=row_name,
                 x=[_METRIC_LABELS.get(m, m) for m in keep],
                 y=y,
-                text=[f"{v:.3f}" for v in y],
-                textposition="auto",
-                cliponaxis=False,
+                offset=offsets,
+                width=0.92 * slot,
+                # The labels are drawn as annotations below (on top of every bar, which bar text
+                # is not: a taller neighbour would hide part of a label wider than its bar).
+                text=[f"{v:.2f}" for v in y],
+                textposition="none",
                 marker={
                     "color": OKABE_ITO[i % len(OKABE_ITO)],
                     "pattern": {"shape": "/" if is_reference else ""},
+                    "line": {"color": OKABE_ITO[i % len(OKABE_ITO)], "width": 1},
                 },
                 hovertemplate=f"{row_name}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
             )
         )
+        for m, v, offset in zip(keep, y, offsets, strict=True):
+            fig.add_annotation(
+                # A category axis also takes a category's index, so the label sits over its bar.
+                x=order.index(m) + offset + 0.46 * slot,
+                y=v,
+                text=f"{v:.2f}",
+                showarrow=False,
+                yanchor="bottom",
+                yshift=2 + round(lift[(row_name, m)]),
+                bgcolor="rgba(255,255,255,0.8)",
+                borderpad=1,
+                font={"size": _FONT_SIZE - 1},
+            )
     if not len(fig.data):
         _placeholder(fig, "No metrics to compare yet.")
-    fig.update_xaxes(categoryorder="array", categoryarray=[_METRIC_LABELS.get(m, m) for m in order])
-    fig.update_yaxes(range=[0, 1])
-    fig.update_layout(barmode="group", legend_title_text="model", height=460)
+    else:
+        for j, m in enumerate(order):
+            if not present[m]:
+                # Undefined for every model (e.g. AUC on a one-class set): said, not left blank.
+                fig.add_annotation(
+                    x=j,
+                    y=0,
+                    text="n/a",
+                    showarrow=False,
+                    yanchor="bottom",
+                    yshift=2,
+                    font={"color": _REFERENCE_GRAY, "size": _FONT_SIZE - 1},
+                )
+    labels = [_METRIC_LABELS.get(m, m) for m in order]
+    fig.update_xaxes(
+        categoryorder="array",
+        categoryarray=labels,
+        tickvals=labels,
+        ticktext=[_wrap(label, 12, max_lines=2) for label in labels],
+    )
+    # Up to 1.12, so the label above a bar at 1.0 stays inside the plot; ticks stop at 1.
+    fig.update_yaxes(range=[0, 1.12], tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0], zeroline=True, zerolinecolor="#444444")
+    fig.update_layout(barmode="group", height=460)
+    _legend_below(fig, "model")
     return apply_style(fig, title, "metric", "score (0–1)")
 
 
@@ -744,8 +931,30 @@ def metrics_comparison(rows: Mapping[str, Mapping[str, float | None]], title: st
 # --------------------------------------------------------------------------------------------
 
 
-def saliency_overlay(image: np.ndarray, attribution: np.ndarray, title: str, opacity: float = 0.5) -> go.Figure:
+def _fade_in(colorscale: Sequence[str], solid_from: float = 0.35) -> list[list[Any]]:
+    """`colorscale` (evenly spaced colours) whose low end fades to transparent.
+
+    Below `solid_from` the colours keep their hue but become ever more transparent, down to fully
+    transparent at 0: low relevance leaves the image underneath as it is, instead of covering it
+    with the scale's darkest colour.
+    """
+    from plotly.colors import hex_to_rgb, unlabel_rgb
+
+    stops = np.linspace(0.0, 1.0, len(colorscale))
+    out: list[list[Any]] = []
+    for t, colour in zip(stops, colorscale, strict=True):
+        r, g, b = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+        alpha = min(1.0, float(t) / solid_from)
+        out.append([float(t), f"rgba({int(r)},{int(g)},{int(b)},{alpha:.2f})"])
+    return out
+
+
+def saliency_overlay(image: np.ndarray, attribution: np.ndarray, title: str, opacity: float = 0.45) -> go.Figure:
     """An image with a semi-transparent relevance heat map on top.
+
+    Low relevance is fully transparent (the colour scale fades in from 0), so the image shows
+    through wherever the model did not look; the colour bar is a thin horizontal strip centred
+    under the image, where it stays next to the map at any column width.
 
     The heat map may have a different resolution from the image (e.g. attribution at the model's
     input size over the original image): it is stretched over the same extent by its coordinates,
@@ -755,8 +964,10 @@ def saliency_overlay(image: np.ndarray, attribution: np.ndarray, title: str, opa
         image: (H, W) gray or (H, W, 3) RGB in [0, 1] (uint8 accepted).
         attribution: (h, w) relevance in [0, 1].
         title: figure title (say which method and which class it explains).
-        opacity: opacity of the heat map, 0..1.
+        opacity: opacity of the heat map where relevance is high, 0..1.
     """
+    from plotly.colors import sequential
+
     img = _as_image(image)
     att = np.clip(np.nan_to_num(np.asarray(attribution, dtype=float)), 0.0, 1.0)
     if att.ndim != 2:
@@ -774,16 +985,33 @@ def saliency_overlay(image: np.ndarray, attribution: np.ndarray, title: str, opa
             dy=dy,
             zmin=0.0,
             zmax=1.0,
-            colorscale="Inferno",
+            colorscale=_fade_in(sequential.Inferno),
             opacity=float(np.clip(opacity, 0.0, 1.0)),
             name="relevance",
-            colorbar={"title": {"text": "relevance (0–1)"}},
+            colorbar={
+                "title": {"text": "relevance (0–1)", "side": "top"},
+                "orientation": "h",
+                # Centred under the image (which is centred in the plot), a fixed 260 px long.
+                "x": 0.5,
+                "xanchor": "center",
+                "lenmode": "pixels",
+                "len": 260,
+                "thickness": 12,
+                "yref": "container",
+                "y": 0.0,
+                "yanchor": "bottom",
+                "ypad": 8,
+                "tickvals": [0, 0.25, 0.5, 0.75, 1],
+                "outlinewidth": 0,
+            },
             hovertemplate="x %{x:.0f}, y %{y:.0f}<br>relevance %{z:.2f}<extra></extra>",
         )
     )
     _image_axes(fig, 1, visible=True)
-    fig.update_layout(height=520, showlegend=False)
-    return apply_style(fig, title, "x (pixels)", "y (pixels)")
+    fig.update_layout(height=500, showlegend=False)
+    styled = apply_style(fig, title, "x (pixels)", "y (pixels)")
+    styled.update_layout(margin={"b": 60})
+    return styled
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,8 +1085,10 @@ def qubit_distributions(readouts: np.ndarray, labels: np.ndarray, label_names: S
         )
     fig.update_xaxes(tickvals=list(range(n_q)), ticktext=qubits, range=[-0.5, n_q - 0.5], zeroline=False)
     fig.update_yaxes(range=[-1.05, 1.05], zeroline=True, zerolinecolor=_REFERENCE_GRAY, zerolinewidth=1.5)
-    fig.update_layout(boxmode="group", legend_title_text="true class", height=460)
-    return apply_style(fig, "Distribution of each qubit's ⟨Z⟩ per class (test set)", "qubit", "⟨Z⟩ expectation value")
+    fig.update_layout(boxmode="group", height=480)
+    _legend_below(fig, "true class")
+    # Two short lines: the full sentence was cut off in a half-width column.
+    return apply_style(fig, "Each qubit's ⟨Z⟩ per class<br>(test set)", "qubit", "⟨Z⟩ expectation value")
 
 
 def _sphere_mesh(resolution: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -890,15 +1120,18 @@ def bloch_spheres(vectors: np.ndarray, title: str = "Bloch vector of each qubit"
     lengths = np.linalg.norm(vec, axis=1)
     sub_titles = []
     for i, length in enumerate(lengths):
-        # 0.99 leaves room for float32 rounding of a state that is in fact pure.
-        note = "entangled with others" if length < 0.99 else "not entangled"
-        sub_titles.append(f"q{i}: length {length:.2f}<br>({note})")
+        # 0.99 leaves room for float32 rounding of a state that is in fact pure. Two short lines:
+        # four spheres share a row, about 130 px each in a half-width column.
+        note = "entangled" if length < 0.99 else "not entangled"
+        sub_titles.append(f"q{i}: length {length:.2f}<br>{note}")
     specs: list[list[dict[str, str] | None]] = [
         [{"type": "scene"} if r * cols + c < n else None for c in range(cols)] for r in range(rows)
     ]
     fig = make_subplots(
         rows=rows, cols=cols, specs=specs, subplot_titles=sub_titles, horizontal_spacing=0.02, vertical_spacing=0.12
     )
+    for annotation in fig.layout.annotations:
+        annotation.font.size = _FONT_SIZE
     sx, sy, sz = _sphere_mesh()
     axis_line = [-1, 1, None]
     zeros = [0, 0, None]
@@ -930,17 +1163,19 @@ def bloch_spheres(vectors: np.ndarray, title: str = "Bloch vector of each qubit"
             ),
             **pos,
         )
+        # The axes are labelled at their ends, on the sphere itself: the scene's own axis titles
+        # sit on the far edges of its bounding box, away from the axes they name.
         fig.add_trace(
             go.Scatter3d(
-                x=[0, 0],
-                y=[0, 0],
-                z=[1, -1],
+                x=[_LABEL_AT, 0, 0, 0],
+                y=[0, _LABEL_AT, 0, 0],
+                z=[0, 0, 1, -1],
                 mode="text",
-                text=["|0⟩", "|1⟩"],
-                textposition=["top center", "bottom center"],
-                textfont={"size": _FONT_SIZE},
+                text=["X", "Y", "|0⟩", "|1⟩"],
+                textposition=["middle center", "middle center", "top center", "bottom center"],
+                textfont={"size": _FONT_SIZE, "color": "#333333"},
                 hoverinfo="skip",
-                name="poles",
+                name="axis labels",
             ),
             **pos,
         )
@@ -960,29 +1195,50 @@ def bloch_spheres(vectors: np.ndarray, title: str = "Bloch vector of each qubit"
             ),
             **pos,
         )
-    axis = {"range": [-1, 1], "showbackground": False, "tickvals": [-1, 0, 1]}
+    # No ticks, grid, zero lines, background panes or spikes: at this size they were stray "0"s
+    # and letter fragments around the spheres. The axis titles keep their text (screen readers,
+    # exports) but are drawn transparent: plotly puts them on the far edges of the scene's box,
+    # and the text trace above already labels each axis where it is.
+    hidden_title = {"size": _FONT_SIZE, "color": "rgba(0,0,0,0)"}
+    axis = {
+        "range": [-_SCENE_HALF_WIDTH, _SCENE_HALF_WIDTH],
+        "showticklabels": False,
+        "ticks": "",
+        "showgrid": False,
+        "zeroline": False,
+        "showbackground": False,
+        "showline": False,
+        "showspikes": False,
+    }
     fig.update_scenes(
-        xaxis={**axis, "title": {"text": "⟨X⟩", "font": {"size": _FONT_SIZE}}},
-        yaxis={**axis, "title": {"text": "⟨Y⟩", "font": {"size": _FONT_SIZE}}},
-        zaxis={**axis, "title": {"text": "⟨Z⟩", "font": {"size": _FONT_SIZE}}},
+        xaxis={**axis, "title": {"text": "⟨X⟩", "font": hidden_title}},
+        yaxis={**axis, "title": {"text": "⟨Y⟩", "font": hidden_title}},
+        zaxis={**axis, "title": {"text": "⟨Z⟩", "font": hidden_title}},
         aspectmode="cube",
-        camera={"eye": {"x": 1.5, "y": 1.5, "z": 0.9}},
+        camera={"eye": {"x": 1.25, "y": 1.25, "z": 0.75}},
+        dragmode="orbit",
     )
     fig.add_annotation(
-        text="Length 1: the qubit is in a state of its own. Shorter: it is entangled with the other qubits.",
+        # Two lines, so it fits a half-width column too.
+        text="Length 1: the qubit is in a state of its own.<br>Shorter: it is entangled with the other qubits.",
         x=0.0,
-        y=-0.06,
+        y=0.0,
         xref="paper",
         yref="paper",
         xanchor="left",
+        yanchor="top",
+        yshift=-4,
+        align="left",
         showarrow=False,
         font={"size": _FONT_SIZE - 1, "color": _REFERENCE_GRAY},
     )
-    fig.update_layout(height=320 * rows + 120, showlegend=False, margin={"b": 80})
+    # Scenes about as tall as they are wide in a full-width row of four (a 3-D scene is scaled to
+    # its height, so a tall narrow one cuts the sphere off at the sides).
+    fig.update_layout(height=230 * rows + 170, showlegend=False)
     styled = apply_style(fig, title, None, None)
     # 3-D scenes put no tick labels in the side margins; the top one holds the figure title AND
-    # the two-line subplot titles of the first row.
-    styled.update_layout(margin={"l": 20, "r": 20, "t": 140})
+    # the two-line subplot titles of the first row, the bottom one the two-line note.
+    styled.update_layout(margin={"l": 16, "r": 16, "t": _title_margin(styled.layout.title.text, 48), "b": 60})
     return styled
 
 
@@ -994,7 +1250,10 @@ def bloch_spheres(vectors: np.ndarray, title: str = "Bloch vector of each qubit"
 def class_probabilities(probs: np.ndarray, label_names: Sequence[str]) -> go.Figure:
     """Horizontal bars of the predicted class probabilities, the predicted class highlighted.
 
-    The dotted line at 1/K marks "no information" (every class equally likely).
+    The dotted line at 1/K marks "no information" (every class equally likely); its label sits
+    above the plot. Each bar's probability is written just past its end on a white box, drawn
+    over the dotted line, so a value close to 1/K (e.g. 0.42 beside the 0.5 line of a binary
+    task) stays readable instead of being struck through.
     """
     p = np.asarray(probs, dtype=float).reshape(-1)
     names = list(label_names)
@@ -1008,29 +1267,64 @@ def class_probabilities(probs: np.ndarray, label_names: Sequence[str]) -> go.Fig
             y=names[:k],
             orientation="h",
             text=text,
-            textposition="outside",
-            cliponaxis=False,
+            textposition="none",  # drawn as annotations below, above the chance line
             marker_color=colors,
             hovertemplate="%{y}: probability %{x:.3f}<extra></extra>",
         )
     )
-    if k:
-        fig.add_vline(
-            x=1.0 / k,
-            line={"color": _REFERENCE_GRAY, "dash": "dot", "width": 2},
-            annotation_text=f"equal chance 1/{k} = {1.0 / k:.2f}",
-            annotation_position="top",
+    for i, label in enumerate(text):
+        fig.add_annotation(
+            x=float(p[i]),
+            y=names[i],
+            text=label,
+            showarrow=False,
+            xanchor="left",
+            xshift=3,
+            bgcolor="rgba(255,255,255,0.9)",
+            borderpad=2,
         )
-    fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(autorange="reversed", type="category")  # label order, top to bottom
-    fig.update_layout(height=max(280, 45 * k + 180), showlegend=False)
-    styled = apply_style(fig, "Predicted probability of each class", "probability", "class")
-    styled.update_layout(margin={"r": 130})  # room for the "(predicted)" label beyond a bar near 1
+    if k:
+        chance = 1.0 / k
+        fig.add_vline(x=chance, line={"color": _REFERENCE_GRAY, "dash": "dot", "width": 2})
+        # The line's label above the plot, where no bar or value can run into it, starting at the
+        # line (or ending at it, for a line in the right half).
+        fig.add_annotation(
+            x=chance,
+            y=1.0,
+            xref="x",
+            yref="paper",
+            text=f"equal chance 1/{k} = {chance:.2f}",
+            showarrow=False,
+            xanchor="left" if chance <= 0.5 else "right",
+            yanchor="bottom",
+            xshift=-4 if chance <= 0.5 else 4,
+            yshift=2,
+            font={"color": _REFERENCE_GRAY},
+        )
+    fig.update_xaxes(range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1])
+    # Label order, top to bottom; long class names (BloodMNIST) broken onto lines so they do not
+    # take most of the width.
+    fig.update_yaxes(
+        autorange="reversed",
+        type="category",
+        tickvals=names[:k],
+        ticktext=[_wrap(name, 20, max_lines=3) for name in names[:k]],
+    )
+    fig.update_layout(height=max(280, 44 * k + 170), showlegend=False, bargap=0.3)
+    title = "Predicted probability of each class"
+    styled = apply_style(fig, title, "probability", "class")
+    # Room for the "(predicted)" label beyond a bar near 1, and for the chance label above.
+    styled.update_layout(margin={"r": 120, "t": _title_margin(title, 22)})
     return styled
 
 
 def parameter_counts(rows: Mapping[str, Mapping[str, int]]) -> go.Figure:
-    """Stacked bars of trainable parameters per stage, one bar per model, total above each bar.
+    """Grouped bars of trainable parameters per stage, one bar per model, on a log scale.
+
+    The backbone has thousands of parameters and the circuit, the stand-in layer and the head
+    tens: on a linear axis (or stacked) the small stages are invisible, which is exactly the
+    comparison a reader came for. On the log axis each stage gets a readable bar with its count
+    printed above it; a note gives each model's total.
 
     Args:
         rows: {"hybrid": {"backbone", "quantum", "classical_middle", "head"}, "classical twin":
@@ -1040,26 +1334,76 @@ def parameter_counts(rows: Mapping[str, Mapping[str, int]]) -> go.Figure:
     stages = [s for s in _STAGE_LABELS if any(s in rows[m] for m in models)]
     stages += [s for m in models for s in rows[m] if s not in stages and s != "total"]
     stages = list(dict.fromkeys(stages))
+    counts = {m: [int(rows[m].get(s, 0) or 0) for s in stages] for m in models}
+    # A stage no model has (e.g. no stand-in layer in a hybrid-only comparison) is left out.
+    shown = [j for j in range(len(stages)) if any(counts[m][j] for m in models)]
+    labels = [_STAGE_LABELS.get(stages[j], stages[j]) for j in shown]
     fig = go.Figure()
-    for i, stage in enumerate(stages):
-        values = [int(rows[m].get(stage, 0) or 0) for m in models]
-        if not any(values):
-            continue
+    # Bars placed by hand (offset/width in category units, as plotly's grouping would) so that
+    # the "none" note of a missing bar can be put over that bar's own slot.
+    slot = 0.84 / max(1, len(models))
+    width = 0.9 * slot  # a small gap keeps the counts above neighbouring bars apart
+    for i, m in enumerate(models):
+        values = [counts[m][j] for j in shown]
+        offset = -0.42 + i * slot + (slot - width) / 2
         fig.add_trace(
             go.Bar(
-                name=_STAGE_LABELS.get(stage, stage),
-                x=models,
-                y=values,
-                text=[f"{v:,}" if v else "" for v in values],
-                textposition="inside",
-                insidetextanchor="middle",
-                marker={"color": OKABE_ITO[i % len(OKABE_ITO)], "pattern": {"shape": ["", "/", "x", "."][i % 4]}},
-                hovertemplate=f"%{{x}}<br>{_STAGE_LABELS.get(stage, stage)}: %{{y:,}} parameters<extra></extra>",
+                name=m,
+                x=labels,
+                # A log axis cannot show 0: a stage this model lacks gets no bar but the text "none"
+                # at the foot of its slot, so it does not look like a rendering glitch.
+                y=[v if v > 0 else None for v in values],
+                text=[f"{v:,}" for v in values],
+                textposition="outside",
+                textangle=0,
+                cliponaxis=False,
+                customdata=values,
+                offset=offset,
+                width=width,
+                marker={"color": OKABE_ITO[(0, 3, 2, 4)[i % 4]], "pattern": {"shape": ["", "/", "x", "."][i % 4]}},
+                hovertemplate=f"{m}<br>%{{x}}: %{{customdata:,}} trainable parameters<extra></extra>",
             )
         )
-    totals = [sum(int(rows[m].get(s, 0) or 0) for s in stages) for m in models]
-    for m, t in zip(models, totals, strict=True):
-        fig.add_annotation(x=m, y=t, text=f"total {t:,}", showarrow=False, yanchor="bottom", yshift=4)
-    fig.update_yaxes(range=[0, max(totals, default=1) * 1.15 or 1])
-    fig.update_layout(barmode="stack", legend_title_text="stage", height=460)
-    return apply_style(fig, "Trainable parameters per stage", "model", "trainable parameters")
+        for j, v in enumerate(values):
+            if v == 0:
+                fig.add_annotation(
+                    x=j + offset + width / 2,  # a category axis takes the category's index too
+                    y=0.0,
+                    xref="x",
+                    yref="y domain",
+                    text="none",
+                    showarrow=False,
+                    yanchor="bottom",
+                    yshift=2,
+                    font={"color": _REFERENCE_GRAY, "size": _FONT_SIZE - 1},
+                )
+    positive = [v for m in models for v in counts[m] if v > 0]
+    top = math.log10(max(positive, default=10))
+    totals = [sum(counts[m]) for m in models]
+    fig.add_annotation(
+        text="<br>".join(f"{m}: {t:,} in total" for m, t in zip(models, totals, strict=True)),
+        x=1.0,
+        y=1.0,
+        xref="paper",
+        yref="paper",
+        xanchor="right",
+        yanchor="top",
+        align="right",
+        showarrow=False,
+        bgcolor="rgba(255,255,255,0.85)",
+        font={"size": _FONT_SIZE - 1},
+    )
+    fig.update_yaxes(
+        type="log",
+        # From 1 parameter up to room for the text above the largest bar and the totals note.
+        range=[0, top + 0.9],
+        dtick=1,
+        tickformat=",d",
+    )
+    short = {_STAGE_LABELS[k]: v for k, v in _STAGE_TICKS.items()}
+    fig.update_xaxes(
+        tickvals=labels, ticktext=[short.get(label, _wrap(label, 10, max_lines=2)) for label in labels], tickangle=0
+    )
+    fig.update_layout(barmode="group", height=440)
+    _legend_below(fig, "model")
+    return apply_style(fig, "Trainable parameters per stage", "stage", "trainable parameters (log scale)")

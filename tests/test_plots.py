@@ -53,6 +53,25 @@ def check_house_rules(fig: go.Figure) -> dict:
     return parsed
 
 
+def check_fits_narrow_column(fig: go.Figure) -> None:
+    """Assert `fig` stays usable in a half- or one-third-width column (the builders of this module;
+    `check_house_rules` alone is shared with other figure modules).
+
+    No legend in a strip on the right, which leaves such a column almost no plot: a legend that
+    can show is horizontal (below the plot) or sits inside the plot area.
+    """
+    in_legend = [t for t in fig.data if getattr(t, "showlegend", False) is not False and t.name]
+    if fig.layout.showlegend is not False and len(in_legend) > 1:
+        legend = fig.layout.legend
+        inside = legend.x is not None and 0 <= legend.x <= 1 and legend.y is not None and 0 <= legend.y <= 1
+        assert legend.orientation == "h" or inside, "legend on the right-hand side"
+
+
+def title_lines(fig: go.Figure) -> list[str]:
+    """The lines of the figure title (plotly does not wrap titles: builders break them)."""
+    return fig.layout.title.text.split("<br>")
+
+
 @pytest.fixture(scope="module")
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
@@ -75,11 +94,26 @@ def test_class_balance(names: list[str]) -> None:
     counts = {"train": list(range(10, 10 + k)), "val": [3] * k, "test": [5] * k}
     fig = plots.class_balance(counts, names)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 3
     assert list(fig.data[0].y) == counts["train"]
     assert list(fig.data[0].x) == names
+    assert fig.data[0].name == f"train ({sum(counts['train'])} images)"
     # Hover share is a percentage of its own split.
     assert sum(fig.data[1].customdata) == pytest.approx(100.0, abs=0.5)
+    # Legend below the plot, and counts either readable (>= 12 px) or hidden, never shrunk away.
+    assert fig.layout.legend.orientation == "h"
+    assert fig.layout.uniformtext.minsize >= 12 and fig.layout.uniformtext.mode == "hide"
+    assert all(t.textposition == "outside" for t in fig.data)
+    assert 380 <= fig.layout.height <= 480
+
+
+def test_class_balance_wraps_long_class_names() -> None:
+    names = ["basophil", "immature granulocytes (myelocytes, metamyelocytes and promyelocytes)"]
+    fig = plots.class_balance({"train": [5, 7]}, names)
+    assert list(fig.data[0].x) == names  # the categories stay the full names (hover)
+    assert list(fig.layout.xaxis.tickvals) == names
+    assert all(len(line) <= 16 for tick in fig.layout.xaxis.ticktext for line in tick.split("<br>"))
 
 
 def test_class_balance_empty_split_has_no_division_by_zero() -> None:
@@ -102,6 +136,7 @@ def test_sample_grid(rng: np.random.Generator, shape: tuple[int, ...], dtype: ty
     labels[labels == 4] = 3  # class 4 has no images: an explanatory note instead of a blank row
     fig = plots.sample_grid(images, labels.reshape(-1, 1), FIVE, per_class=3)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert fig.layout.title.text == "Sample images per class"
     assert len(fig.data) == 4 * 3
     assert {t.type for t in fig.data} == {trace_type}
@@ -121,6 +156,7 @@ def test_sample_grid_wraps_long_class_names(rng: np.random.Generator) -> None:
     names = ["basophil", "immature granulocytes (myelocytes, metamyelocytes and promyelocytes)"]
     fig = plots.sample_grid(rng.random((4, 28, 28)), np.array([0, 1, 0, 1]), names, per_class=2)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     titles = [a.text for a in fig.layout.annotations]
     assert titles[0] == "basophil"
     assert all(len(line) <= 22 for line in titles[1].split("<br>"))
@@ -149,11 +185,21 @@ def test_before_after(rng: np.random.Generator, rgb: bool) -> None:
     after = rng.random((64, 64, 3) if rgb else (64, 64))
     fig = plots.before_after(before, after)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 2
     titles = [a.text for a in fig.layout.annotations]
-    assert any(t.startswith("Original (28×28") for t in titles)
-    assert any(t.startswith("Model input (64×64") for t in titles)
-    assert fig.layout.xaxis.title.text == "x (pixels)"
+    # Name and size on two short lines: one line each overprinted in a one-third-width column.
+    assert "Original<br>28×28 px" in titles
+    assert "Model input<br>64×64 px" in titles
+    assert all(len(line) <= 16 for t in titles for line in t.split("<br>"))
+    assert fig.layout.xaxis.title.text == "x (pixels)" and fig.layout.xaxis2.title.text == "x (pixels)"
+    assert fig.layout.yaxis.title.text == "y (pixels)"
+    # Only the left image has y ticks and a y title: nothing of it sits on the other image.
+    assert fig.layout.yaxis2.showticklabels is False and not fig.layout.yaxis2.title.text
+    assert fig.layout.xaxis.domain[1] + 0.05 < fig.layout.xaxis2.domain[0]
+    # Subplot titles fit under the figure title (top margin holds both).
+    assert fig.layout.margin.t >= 100
+    assert 300 <= fig.layout.height <= 420
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -175,12 +221,13 @@ def test_training_curves_single_run(rng: np.random.Generator) -> None:
     run = _run(rng, 120, 4)
     fig = plots.training_curves(run["steps"], run["losses"], run["epochs"], run["accuracies"], baseline_accuracy=0.62)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     names = [t.name for t in fig.data]
     assert names == [
         "loss per batch",
         "loss (smoothed)",
         "training accuracy (smoothed)",
-        "validation accuracy (end of epoch)",
+        "validation accuracy per epoch",
     ]
     assert {t.legendgrouptitle.text for t in fig.data} == {"hybrid"}
     val = fig.data[3]
@@ -192,6 +239,25 @@ def test_training_curves_single_run(rng: np.random.Generator) -> None:
     # Smoothing reduces noise but keeps the level: the EMA starts at the first value (bias-corrected).
     assert fig.data[1].y[0] == pytest.approx(run["losses"][0], abs=1e-4)
     assert np.std(np.diff(fig.data[1].y)) < np.std(np.diff(fig.data[0].y))
+    assert fig.layout.legend.orientation == "h"
+
+
+@pytest.mark.parametrize(("n_steps", "dtick"), [(4, 1), (10, 1), (16, 2), (25, 5)])
+def test_training_curves_short_runs_have_whole_step_ticks(rng: np.random.Generator, n_steps: int, dtick: int) -> None:
+    """A run of a few batches must not show ticks at step 1.5, 2.5, ..."""
+    run = _run(rng, n_steps, 2)
+    fig = plots.training_curves(run["steps"], run["losses"], run["epochs"], run["accuracies"])
+    for axis in (fig.layout.xaxis, fig.layout.xaxis2):
+        assert axis.tickformat == ",d"
+        assert axis.tickmode == "linear" and axis.dtick == dtick and axis.tick0 == 0
+        assert axis.rangemode == "nonnegative"
+
+
+def test_training_curves_long_runs_keep_automatic_integer_ticks(rng: np.random.Generator) -> None:
+    run = _run(rng, 600, 3)
+    fig = plots.training_curves(run["steps"], run["losses"], run["epochs"], run["accuracies"])
+    assert fig.layout.xaxis2.tickformat == ",d"
+    assert fig.layout.xaxis2.tickmode is None and fig.layout.xaxis2.dtick is None
 
 
 def test_training_curves_with_twin(rng: np.random.Generator) -> None:
@@ -199,6 +265,7 @@ def test_training_curves_with_twin(rng: np.random.Generator) -> None:
     twin = {**other, "name": "classical twin"}
     fig = plots.training_curves(main["steps"], main["losses"], main["epochs"], main["accuracies"], twin=twin)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 8
     groups = [t.legendgrouptitle.text for t in fig.data]
     assert groups.count("hybrid") == 4 and groups.count("classical twin") == 4
@@ -210,6 +277,7 @@ def test_training_curves_with_twin(rng: np.random.Generator) -> None:
 def test_training_curves_before_first_batch_and_without_steps() -> None:
     fig = plots.training_curves([], [], [])
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 0
     assert any("Waiting" in a.text for a in fig.layout.annotations)
     # History rows without "step" cannot be placed on the step axis; they are left out, not guessed.
@@ -234,6 +302,7 @@ def test_confusion_matrix(rng: np.random.Generator, names: list[str]) -> None:
     conf[0] = [0] * k  # an empty true class must not divide by zero
     fig = plots.confusion_matrix(conf, names)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     hm = fig.data[0]
     assert hm.type == "heatmap"
     assert [list(r) for r in hm.z] == conf
@@ -251,11 +320,23 @@ def test_roc_binary_with_reference(rng: np.random.Generator) -> None:
     m = classification_metrics(y, _probs(rng, y, 2))
     fig = plots.roc_curves(m["roc"], BINARY, m["auc"], reference_auc=0.956)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 2  # chance line + curve
     assert f"AUC {m['auc']:.3f}" in fig.layout.title.text
-    assert any(a.text == "MedMNIST ResNet-18: AUC 0.956" for a in fig.layout.annotations)
+    reference = [a for a in fig.layout.annotations if a.text == "MedMNIST ResNet-18: AUC 0.956"]
+    assert len(reference) == 1
+    # The reference note sits above the plot, starting at its left edge (paper coordinates):
+    # it can neither spill left over the y-axis title nor cover a curve.
+    ref = reference[0]
+    assert (ref.xref, ref.yref, ref.x, ref.xanchor, ref.y, ref.yanchor) == ("paper", "paper", 0, "left", 1, "bottom")
     assert list(fig.layout.xaxis.range) == [0, 1] and list(fig.layout.yaxis.range) == [0, 1]
-    assert fig.layout.yaxis.scaleanchor == "x"  # square
+    # No 1:1 lock (a small square in a half-width column); a fixed, balanced height instead.
+    assert fig.layout.yaxis.scaleanchor is None
+    assert 380 <= fig.layout.height <= 480
+    # Legend inside the plot at the bottom right, on a semi-transparent box.
+    legend = fig.layout.legend
+    assert (legend.xanchor, legend.yanchor) == ("right", "bottom") and legend.x > 0.9 and legend.y < 0.1
+    assert legend.bgcolor.startswith("rgba(") and not legend.bgcolor.endswith(",1)")
     assert fig.layout.xaxis.title.text == "false positive rate (1 − specificity)"
 
 
@@ -265,10 +346,14 @@ def test_roc_multiclass_skips_absent_class(rng: np.random.Generator) -> None:
     assert m["roc"]["4"] is None
     fig = plots.roc_curves(m["roc"], FIVE, m["auc"])
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert len(fig.data) == 1 + 4
     assert not any("ResNet" in (a.text or "") for a in fig.layout.annotations)
     assert any("grade 4" in (a.text or "") for a in fig.layout.annotations)
     assert "macro AUC" in fig.layout.title.text
+    assert all(len(line) <= 34 for line in title_lines(fig))  # fits a half-width column
+    missing_note = [a for a in fig.layout.annotations if "grade 4" in (a.text or "")][0]
+    assert missing_note.yref == "paper" and missing_note.y == 1  # above the plot, clear of the legend
     # Per-class AUC in the legend matches sklearn's one-vs-rest AUC.
     from sklearn.metrics import roc_auc_score
 
@@ -281,6 +366,7 @@ def test_roc_multiclass_skips_absent_class(rng: np.random.Generator) -> None:
 def test_roc_undefined() -> None:
     fig = plots.roc_curves(None, BINARY, None)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     assert "undefined" in fig.layout.title.text
 
 
@@ -293,16 +379,65 @@ def test_metrics_comparison_skips_none() -> None:
     }
     fig = plots.metrics_comparison(rows, "Test-set metrics")
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     by_name = {t.name: t for t in fig.data}
     assert set(by_name) == set(rows)
     assert list(by_name["majority-class baseline"].x) == ["accuracy"]
     assert "recall (sensitivity)" not in by_name["hybrid"].x
     assert list(by_name["hybrid"].y) == [0.85, 0.91, 0.8]
-    assert list(by_name["hybrid"].text) == ["0.850", "0.910", "0.800"]
-    assert list(fig.layout.yaxis.range) == [0, 1]
+    assert list(by_name["hybrid"].text) == ["0.85", "0.91", "0.80"]
+    # Room above 1 for the labels; ticks stop at 1.
+    assert fig.layout.yaxis.range[0] == 0 and 1.05 <= fig.layout.yaxis.range[1] <= 1.2
+    assert max(fig.layout.yaxis.tickvals) == 1
     assert fig.layout.yaxis.title.text == "score (0–1)"
     assert by_name["MedMNIST ResNet-18"].marker.pattern.shape == "/"  # references look different
     assert not by_name["hybrid"].marker.pattern.shape
+    assert fig.layout.legend.orientation == "h"
+    # One horizontal label per bar (on top of all bars, so a taller neighbour never hides it).
+    labels = [a for a in fig.layout.annotations if a.yanchor == "bottom" and a.textangle in (None, 0)]
+    assert len(labels) == sum(len(t.y) for t in fig.data)
+    # Bars of a metric are packed: the baseline (accuracy only) leaves no gap elsewhere, and
+    # within a metric no two bars overlap.
+    for metric in by_name["hybrid"].x:
+        spans = sorted(
+            (t.offset[list(t.x).index(metric)], t.offset[list(t.x).index(metric)] + t.width)
+            for t in fig.data
+            if metric in t.x
+        )
+        assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+        assert spans[0][0] == pytest.approx(-spans[-1][1], abs=0.05)  # centred on the category
+
+
+def test_metrics_comparison_zero_is_a_value_none_is_not() -> None:
+    """A score of 0 (no positive predictions) is drawn with a "0.00" label; None gets nothing."""
+    rows = {"hybrid": {"accuracy": 0.375, "precision": 0.0, "recall": None, "f1": 0.0}}
+    fig = plots.metrics_comparison(rows, "Test-set metrics")
+    check_house_rules(fig)
+    check_fits_narrow_column(fig)
+    bar = fig.data[0]
+    assert list(bar.x) == ["accuracy", "precision", "F1"]
+    assert list(bar.y) == [0.375, 0.0, 0.0]
+    assert list(bar.text) == ["0.38", "0.00", "0.00"]
+    # Recall is None for the only model: no bar, no "0.00", but "n/a" over its category.
+    labels = sorted(a.text for a in fig.layout.annotations)
+    assert labels == ["0.00", "0.00", "0.38", "n/a"]
+
+
+def test_metrics_comparison_says_na_for_a_metric_no_model_has() -> None:
+    rows = {"hybrid": {"accuracy": 0.8, "auc": None}, "majority-class baseline": {"accuracy": 0.6, "auc": None}}
+    fig = plots.metrics_comparison(rows, "Test-set metrics")
+    check_house_rules(fig)
+    assert list(fig.layout.xaxis.categoryarray) == ["accuracy", "ROC-AUC"]
+    na = [a for a in fig.layout.annotations if a.text == "n/a"]
+    assert len(na) == 1 and na[0].x == 1  # over the ROC-AUC category
+
+
+def test_metrics_comparison_lifts_labels_of_close_neighbours() -> None:
+    rows = {"hybrid": {"accuracy": 0.85}, "classical twin": {"accuracy": 0.84}, "other": {"accuracy": 0.2}}
+    fig = plots.metrics_comparison(rows, "Test-set metrics")
+    shift = {a.text: a.yshift for a in fig.layout.annotations}
+    assert shift["0.84"] > shift["0.85"] + 10  # lifted clear of its neighbour's label
+    assert shift["0.20"] == shift["0.85"]  # far apart: left where it is
 
 
 # -------------------------------------------------------------------------------------- explanations
@@ -313,15 +448,30 @@ def test_saliency_overlay(rng: np.random.Generator, shape: tuple[int, ...], att_
     att = rng.random(att_shape)
     fig = plots.saliency_overlay(rng.random(shape), att, "Grad-CAM for 'pneumonia'", opacity=0.4)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     heat = fig.data[1]
     assert heat.colorbar.title.text == "relevance (0–1)"
     assert heat.opacity == 0.4
+    # Low relevance is transparent, so the image shows through; high relevance is opaque.
+    low, high = heat.colorscale[0][1], heat.colorscale[-1][1]
+    assert low.startswith("rgba(") and low.endswith(",0.00)")
+    assert high.endswith(",1.00)")
+    # A thin colour bar close to the map: horizontal, under the image, a fixed length.
+    bar = heat.colorbar
+    assert bar.orientation == "h" and bar.thickness <= 16 and bar.lenmode == "pixels"
+    assert bar.x == 0.5 and bar.xanchor == "center"
+    assert 420 <= fig.layout.height <= 540
     assert np.allclose(np.asarray(heat.z), att, atol=1e-3)
     # A coarser map covers the whole image: its cells span [-0.5, W - 0.5].
     n = att_shape[1]
     assert heat.x0 - heat.dx / 2 == pytest.approx(-0.5)
     assert heat.x0 + (n - 0.5) * heat.dx == pytest.approx(shape[1] - 0.5)
     assert fig.layout.xaxis.title.text == "x (pixels)" and fig.layout.yaxis.title.text == "y (pixels)"
+
+
+def test_saliency_overlay_default_opacity_lets_the_image_through(rng: np.random.Generator) -> None:
+    fig = plots.saliency_overlay(rng.random((28, 28)), rng.random((28, 28)), "Saliency")
+    assert fig.data[1].opacity == pytest.approx(0.45)
 
 
 # ------------------------------------------------------------------------------------------- quantum
@@ -332,6 +482,7 @@ def test_qubit_bars(rng: np.random.Generator, n_qubits: int) -> None:
     readout = rng.uniform(-1, 1, n_qubits)
     fig = plots.qubit_bars(readout)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     bar = fig.data[0]
     assert list(bar.x) == [f"q{i}" for i in range(n_qubits)]
     assert np.allclose(bar.y, readout)
@@ -347,7 +498,10 @@ def test_qubit_distributions(rng: np.random.Generator, n_qubits: int, names: lis
     labels = rng.integers(0, len(names), n)
     fig = plots.qubit_distributions(readouts, labels, names)
     check_house_rules(fig)
-    assert fig.layout.title.text == "Distribution of each qubit's ⟨Z⟩ per class (test set)"
+    check_fits_narrow_column(fig)
+    assert fig.layout.title.text == "Each qubit's ⟨Z⟩ per class<br>(test set)"
+    assert all(len(line) <= 30 for line in title_lines(fig))  # not cut off at half width
+    assert fig.layout.legend.orientation == "h"
     assert fig.layout.boxmode == "group"
     assert len(fig.data) == len(np.unique(labels))
     box = fig.data[0]
@@ -365,14 +519,30 @@ def test_bloch_spheres(rng: np.random.Generator, n_qubits: int) -> None:
     vec[0] *= 0.5  # an entangled qubit
     fig = plots.bloch_spheres(vec)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     scenes = [k for k in fig.layout.to_plotly_json() if k.startswith("scene")]
     assert len(scenes) == n_qubits
     assert fig.layout.scene.xaxis.title.text == "⟨X⟩"
-    assert list(fig.layout.scene.zaxis.range) == [-1, 1]
     assert fig.layout.scene.aspectmode == "cube"
+    for scene in scenes:
+        for dim in ("xaxis", "yaxis", "zaxis"):
+            axis = fig.layout[scene][dim]
+            # The whole sphere (and the labels just beyond it) in view, the same on every axis.
+            lo, hi = axis.range
+            assert lo == -hi and hi >= 1
+            # No stray tick labels, grid boxes, zero lines or panes around the spheres.
+            assert axis.showticklabels is False and axis.showgrid is False
+            assert axis.showbackground is False and axis.zeroline is False
+    # The axes are labelled where they are, by text on the sphere, for every qubit.
+    labels = [t for t in fig.data if t.name == "axis labels"]
+    assert len(labels) == n_qubits
+    assert list(labels[0].text) == ["X", "Y", "|0⟩", "|1⟩"]
+    assert labels[0].x[0] > 1 and labels[0].y[1] > 1 and list(labels[0].z[2:]) == [1, -1]
     titles = [a.text for a in fig.layout.annotations]
-    assert any(t.startswith("q0: length 0.50") and "entangled with others" in t for t in titles)
-    assert any(t.startswith("q1: length 1.00") and "not entangled" in t for t in titles)
+    assert any(t == "q0: length 0.50<br>entangled" for t in titles)
+    assert any(t == "q1: length 1.00<br>not entangled" for t in titles)
+    # Subplot titles short enough for four spheres side by side in a half-width column.
+    assert all(len(line) <= 16 for t in titles if t.startswith("q") for line in t.split("<br>"))
     assert len(fig.data) == 4 * n_qubits
     surface = fig.data[0]
     assert np.asarray(surface.z).size <= 25 * 25  # light
@@ -391,6 +561,7 @@ def test_class_probabilities(rng: np.random.Generator, names: list[str]) -> None
     p = rng.dirichlet(np.ones(len(names)))
     fig = plots.class_probabilities(p, names)
     check_house_rules(fig)
+    check_fits_narrow_column(fig)
     bar = fig.data[0]
     assert list(bar.y) == names
     assert np.allclose(bar.x, p)
@@ -398,7 +569,25 @@ def test_class_probabilities(rng: np.random.Generator, names: list[str]) -> None
     assert "predicted" in bar.text[pred]
     assert len(set(bar.marker.color)) == 2 and bar.marker.color[pred] != bar.marker.color[pred - 1]
     assert list(fig.layout.xaxis.range) == [0, 1]
-    assert any(f"1/{len(names)}" in (a.text or "") for a in fig.layout.annotations)
+    # The chance line's label sits above the plot, where no bar or value can run into it.
+    chance = [a for a in fig.layout.annotations if f"1/{len(names)}" in (a.text or "")]
+    assert len(chance) == 1
+    assert chance[0].yref == "paper" and chance[0].y == 1 and chance[0].yanchor == "bottom"
+    # Each value is written past its bar on an opaque-enough box drawn over the dotted line.
+    values = [a for a in fig.layout.annotations if a not in chance]
+    assert [a.text for a in values] == list(bar.text)
+    assert [a.x for a in values] == pytest.approx(list(p))
+    assert all(a.xanchor == "left" and a.bgcolor for a in values)
+    assert bar.textposition == "none"  # not drawn twice
+
+
+def test_class_probabilities_value_next_to_the_chance_line() -> None:
+    """The reviewer's case: 0.42 just left of the 0.5 line of a binary task."""
+    fig = plots.class_probabilities(np.array([0.58, 0.42]), ["normal", "pneumonia"])
+    label = [a for a in fig.layout.annotations if a.text == "0.42"][0]
+    # On a box of (nearly) opaque white, so the dotted line does not strike through the digits.
+    alpha = float(label.bgcolor.rstrip(")").split(",")[-1])
+    assert alpha >= 0.85
 
 
 def test_parameter_counts() -> None:
@@ -408,17 +597,46 @@ def test_parameter_counts() -> None:
     }
     fig = plots.parameter_counts(rows)
     check_house_rules(fig)
-    assert fig.layout.barmode == "stack"
-    assert [t.name for t in fig.data] == [
-        "CNN backbone",
-        "quantum circuit",
-        "classical stand-in layer",
-        "classifier head",
-    ]
-    assert list(fig.data[1].y) == [24, 0]
-    assert fig.layout.yaxis.title.text == "trainable parameters"
-    totals = [a.text for a in fig.layout.annotations]
-    assert totals == ["total 1,242", "total 1,243"]
+    check_fits_narrow_column(fig)
+    # One bar per model in each stage, on a log axis: the 18-parameter head is as visible as the
+    # 1,200-parameter backbone.
+    assert [t.name for t in fig.data] == ["hybrid", "classical twin"]
+    stages = ["CNN backbone", "quantum circuit", "classical stand-in layer", "classifier head"]
+    assert all(list(t.x) == stages for t in fig.data)
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.title.text == "trainable parameters (log scale)"
+    assert list(fig.data[0].y) == [1200, 24, None, 18]  # log axes cannot draw 0: no bar ...
+    assert list(fig.data[0].text) == ["1,200", "24", "0", "18"]  # ... but the value is kept
+    assert all(t.textposition == "outside" for t in fig.data)
+    # ... and the empty slot says "none", over that model's own slot.
+    nones = [a for a in fig.layout.annotations if a.text == "none"]
+    assert len(nones) == 2
+    hybrid_slot = fig.data[0].offset + fig.data[0].width / 2
+    assert nones[0].x == pytest.approx(2 + hybrid_slot)
+    # The totals (recomputed, not taken from the "total" key) in one note.
+    totals = [a.text for a in fig.layout.annotations if "total" in a.text]
+    assert totals == ["hybrid: 1,242 in total<br>classical twin: 1,243 in total"]
+    assert fig.layout.legend.orientation == "h"
+    assert 380 <= fig.layout.height <= 460
+
+
+def test_parameter_counts_drops_a_stage_no_model_has() -> None:
+    fig = plots.parameter_counts({"hybrid": {"backbone": 7576, "quantum": 16, "classical_middle": 0, "head": 114}})
+    check_house_rules(fig)
+    check_fits_narrow_column(fig)
+    assert list(fig.data[0].x) == ["CNN backbone", "quantum circuit", "classifier head"]
+
+
+def test_apply_style_breaks_long_titles_and_makes_room_for_them() -> None:
+    short = plots.apply_style(go.Figure(), "A title", None, None)
+    long = plots.apply_style(
+        go.Figure(), "Test accuracy against training images per class (mean of 5 seeds, 95% CI)", None, None
+    )
+    assert "<br>" not in short.layout.title.text
+    assert all(len(line) <= 56 for line in title_lines(long)) and len(title_lines(long)) == 2
+    assert long.layout.margin.t > short.layout.margin.t
+    # Anchored to the top of the figure, so extra lines grow down into the margin made for them.
+    assert (long.layout.title.yref, long.layout.title.y, long.layout.title.yanchor) == ("container", 1, "top")
 
 
 def test_apply_style_sets_house_rules() -> None:
