@@ -1,0 +1,383 @@
+"""Experiments: measure what the paper's Table 2 expects of the hybrid, against its classical twin."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import streamlit as st
+
+from ui import state
+from ui.common import ensure_dataset, user_errors
+from ui.sidebar import render as render_sidebar
+
+st.set_page_config(page_title="Experiments · HQCNN Explorer", page_icon="🧪", layout="wide")
+st.title("Experiments")
+values = render_sidebar()
+
+from hqcnn import experiments as ex  # noqa: E402
+from hqcnn.errors import HQCNNError  # noqa: E402
+
+log = logging.getLogger("hqcnn.app")
+
+RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
+JOB_KEY = "experiment_job"
+EXTRA_PRESETS_KEY = "experiment_extra_presets"  # {name: Preset}, e.g. a tiny one in the tests
+MESSAGE_KEY = "experiment_message"
+
+# Wall time of each quick experiment, measured with `python -m hqcnn experiment NAME --preset quick`
+# on PneumoniaMNIST with the default model (4 qubits, depth 2) on a 2-core CPU shared with other
+# work: the slowest of our runs (a quiet machine was up to 2x faster). All six in a row: 3.5 minutes.
+QUICK_SECONDS = {
+    "low_data": 55,
+    "input_noise": 27,
+    "hardware_noise": 44,
+    "param_efficiency": 81,
+    "ablations": 34,
+    "paired": 63,
+}
+
+
+class ExperimentJob:
+    """One experiment on a worker thread; the thread calls no Streamlit function."""
+
+    def __init__(self, name: str, config: ex.ExperimentConfig, preset: ex.Preset) -> None:
+        self.name = name
+        self.config = config
+        self.preset = preset
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.progress: tuple[float, int, str] = (0.0, 1, "starting…")
+        self.result: ex.ExperimentResult | None = None
+        self.folder: str | None = None
+        self.error: str | None = None
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._work, name=f"hqcnn-experiment-{name}", daemon=True)
+
+    def start(self) -> ExperimentJob:
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def snapshot(self) -> tuple[float, int, str]:
+        with self.lock:
+            return self.progress
+
+    def _report(self, done: float, total: int, message: str) -> None:
+        with self.lock:
+            self.progress = (done, total, message)
+
+    def _work(self) -> None:
+        try:
+            result = ex.run_experiment(self.name, self.config, self.preset, self._report, self.stop_event)
+            folder = ex.default_folder(result)
+            try:
+                result.save(folder)
+                self.folder = str(folder)
+            except HQCNNError as err:  # the results are still shown, only not saved
+                self.error = str(err)
+            self.result = result
+        except HQCNNError as err:
+            self.error = str(err)
+        except Exception as err:  # the page shows a message, never a traceback
+            log.exception("experiment failed")
+            self.error = (
+                f"The experiment failed unexpectedly ({type(err).__name__}). The details are in the server log."
+            )
+
+
+def _presets() -> dict[str, ex.Preset]:
+    return {**ex.PRESETS, **st.session_state.get(EXTRA_PRESETS_KEY, {})}
+
+
+def _results() -> dict[str, ex.ExperimentResult]:
+    return st.session_state.setdefault(RESULTS_KEY, {})
+
+
+def _show(result: ex.ExperimentResult) -> None:
+    _results()[result.name] = result
+
+
+st.markdown(
+    "The paper's Table 2 lists what it **expects** of the hybrid model compared with a classical CNN. "
+    "Here those expectations are **measured**: every experiment trains the hybrid and its **classical twin** "
+    "(the same network with the circuit replaced by a classical layer with as many parameters) on the same "
+    "images with the same seeds, repeats that over several seeds, and tests the paired differences. "
+    "Whatever the numbers say is shown; *no significant difference* is a valid result."
+)
+
+# ---------------------------------------------------------------------------------------------
+# Run an experiment
+# ---------------------------------------------------------------------------------------------
+
+st.subheader("Run an experiment")
+job: ExperimentJob | None = st.session_state.get(JOB_KEY)
+running = job is not None and job.running
+presets = _presets()
+
+c1, c2 = st.columns([2, 1])
+name = c1.selectbox(
+    "Experiment",
+    list(ex.EXPERIMENTS),
+    format_func=lambda n: ex.EXPERIMENTS[n].title,
+    key="exp_name",
+    disabled=running,
+)
+preset_name = c2.radio(
+    "Preset", list(presets), horizontal=True, key="exp_preset", disabled=running, help="quick: a classroom demo"
+)
+preset = presets[preset_name]
+spec = ex.EXPERIMENTS[name]
+st.caption(f"**Question:** {spec.question}")
+default_seeds = preset.paired_seeds if name == "paired" else preset.seeds
+c3, c4, c5 = st.columns(3)
+seeds = c3.number_input(
+    "Seeds",
+    min_value=1,
+    max_value=20,
+    value=default_seeds,
+    step=1,
+    key=f"exp_seeds_{name}_{preset_name}",
+    disabled=running,
+    help="Each condition is trained once per seed, for both models. More seeds: narrower confidence intervals.",
+)
+base_seed = c4.number_input(
+    "First seed", min_value=0, max_value=10_000, value=0, step=1, key="exp_base_seed", disabled=running
+)
+model = state.run_config().model
+if name == "hardware_noise" and model.n_qubits > 6:
+    c5.warning("Noisy simulation of more than 6 qubits is slow (a density matrix of 4ⁿ numbers per image).")
+if preset_name == "quick" and name in QUICK_SECONDS:
+    estimate = (
+        f"at most {QUICK_SECONDS[name]} s in our runs with the default "
+        f"{preset.paired_seeds if name == 'paired' else preset.seeds} seeds and 4 qubits on a shared 2-core CPU; "
+        "more seeds or qubits take longer"
+    )
+elif preset_name == "full":
+    estimate = "tens of minutes on a laptop CPU; the command line suits it better"
+else:
+    estimate = "depends on the preset"
+c5.caption(f"**{preset.name}** preset: {preset.description or 'custom'}. Time: {estimate}.")
+st.caption(
+    f"Runs on **{values['dataset']}** with the hybrid set in the sidebar ({model.n_qubits} qubits, depth "
+    f"{model.depth}, {model.n_features} features, {model.entangler} entangler, {model.encoding} encoding) and "
+    f"its classical twin. Results are saved under `{ex.runs_dir()}`. Same settings and seeds, same numbers."
+)
+
+available = ensure_dataset(values["dataset"])
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button("Run", type="primary", disabled=running or not available, key="exp_run"):
+    with user_errors():
+        config = ex.ExperimentConfig(
+            dataset=values["dataset"],
+            seeds=int(seeds),
+            base_seed=int(base_seed),
+            model=model,
+        )
+        job = ExperimentJob(name, config, preset).start()
+    st.session_state[JOB_KEY] = job
+    running = True
+if b2.button("Stop", disabled=not running, key="exp_stop", help="Stops after the current batch; keeps finished runs."):
+    job.stop()
+
+
+def _finish(job: ExperimentJob) -> None:
+    """Move a finished job's result into the session (once)."""
+    if job.result is not None:
+        _show(job.result)
+        state_text = "stopped early: partial results" if job.result.stopped else "finished"
+        where = f"saved to `{job.folder}`" if job.folder else "not saved"
+        st.session_state[MESSAGE_KEY] = (
+            f"{job.result.title}: {state_text} in {job.result.seconds:.0f} s, {len(job.result.rows)} result rows, {where}."
+        )
+    if job.error:
+        st.session_state["experiment_error"] = job.error
+    st.session_state[JOB_KEY] = None
+
+
+@st.fragment(run_every=0.5 if running else None)
+def live_progress() -> None:
+    """The progress bar, redrawn every half second while an experiment runs."""
+    job: ExperimentJob | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    done, total, message = job.snapshot()
+    elapsed = time.monotonic() - job.started
+    st.progress(min(done / total, 1.0) if total else 0.0, text=f"{message} · {elapsed:.0f} s")
+    if not job.running:
+        _finish(job)
+        st.rerun()
+
+
+live_progress()
+
+if message := st.session_state.pop(MESSAGE_KEY, None):
+    st.success(message)
+if error := st.session_state.pop("experiment_error", None):
+    st.error(error, icon="🚫")
+
+# ---------------------------------------------------------------------------------------------
+# Load saved results
+# ---------------------------------------------------------------------------------------------
+
+with st.expander("Load saved results", expanded=not _results()):
+    saved = ex.list_runs()
+    if saved:
+        choice = st.selectbox(
+            f"Run folders in {ex.runs_dir()}",
+            saved,
+            format_func=lambda p: p.name,
+            key="exp_saved",
+        )
+        l1, l2 = st.columns(2)
+        if l1.button("Load this result", key="exp_load"):
+            with user_errors(stop=False):
+                _show(ex.ExperimentResult.load(choice))
+        if l2.button("Load the newest result of every experiment", key="exp_load_latest"):
+            newest: dict[str, Any] = {}
+            for folder in saved:  # newest first
+                with user_errors(stop=False):
+                    result = ex.ExperimentResult.load(folder)
+                    newest.setdefault(result.name, result)
+            for result in newest.values():
+                _show(result)
+    else:
+        st.caption(f"No saved results in {ex.runs_dir()} yet. Run an experiment above or with the command line.")
+    uploaded = st.file_uploader("…or upload a results.json", type=["json"], key="exp_upload")
+    if uploaded is not None and st.session_state.get("_exp_uploaded") != uploaded.file_id:
+        with user_errors(stop=False):
+            _show(ex.ExperimentResult.from_json_text(uploaded.getvalue(), uploaded.name))
+            st.session_state["_exp_uploaded"] = uploaded.file_id
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+results = _results()
+ordered = [results[n] for n in ex.EXPERIMENTS if n in results]
+
+
+def _scaled(value: float | None, scale: float) -> str:
+    return "n/a" if value is None else f"{value * scale:.2f}"
+
+
+def _comparison_table(result: ex.ExperimentResult) -> list[dict[str, Any]]:
+    out = []
+    for c in result.comparisons:
+        scale = c["scale"]
+
+        out.append(
+            {
+                "comparison": c["comparison"],
+                "metric": c["metric"],
+                "seeds": c["n"],
+                f"mean difference ({c['unit']})": _scaled(c["mean_diff"], scale),
+                "95% CI": "n/a"
+                if c["ci_low"] is None
+                else f"{_scaled(c['ci_low'], scale)} to {_scaled(c['ci_high'], scale)}",
+                "paired t p": "n/a" if c["t_p"] is None else f"{c['t_p']:.3f}",
+                "Wilcoxon p": "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3f}",
+                "Cohen's d_z": "n/a" if c["cohens_dz"] is None else f"{c['cohens_dz']:.2f}",
+                "verdict": c["verdict"],
+            }
+        )
+    return out
+
+
+def _render(result: ex.ExperimentResult) -> None:
+    preset_label = result.preset.get("name", "custom")
+    st.caption(
+        f"{result.dataset} · {preset_label} preset · seeds {', '.join(map(str, result.seeds))} · "
+        f"{len(result.rows)} rows · finished {result.finished_at or '?'} in {result.seconds:.0f} s · "
+        f"model {result.config.get('model', {}).get('n_qubits', '?')} qubits, depth "
+        f"{result.config.get('model', {}).get('depth', '?')}"
+    )
+    st.markdown(f"**Question:** {result.spec.question}")
+    if result.stopped:
+        st.warning("This run was stopped early: only the runs that finished are shown.")
+    if not result.rows:
+        st.info("No run finished before the experiment was stopped, so there is nothing to show.")
+        return
+    claims = [row for row in ex.table2({result.name: result}) if row["source"]]
+    for row in claims:
+        st.info(f"**{row['claim']}: {row['status']}.** {row['verdict']}")
+    figs = ex.figures(result)
+    for fig_name, fig in figs.items():
+        st.plotly_chart(fig, key=f"fig_{result.name}_{fig_name}")
+    for note in result.notes:
+        st.caption(note)
+    st.markdown("**Mean and 95% confidence interval per model and condition**")
+    st.dataframe(ex.summary_table(result), hide_index=True, key=f"summary_{result.name}")
+    with st.expander(f"All {len(result.comparisons)} paired comparisons, with their tests"):
+        st.dataframe(_comparison_table(result), hide_index=True, key=f"comparisons_{result.name}")
+    st.markdown("**Reproduce from the command line**")
+    st.code(result.command, language="bash")
+    stem = f"{result.name}-{preset_label}-{result.dataset}"
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("results.csv", result.csv_text(), f"{stem}-results.csv", "text/csv", key=f"dl_csv_{result.name}")
+    d2.download_button(
+        "summary.csv", result.summary_csv_text(), f"{stem}-summary.csv", "text/csv", key=f"dl_summary_{result.name}"
+    )
+    d3.download_button(
+        "results.json", result.json_text(), f"{stem}-results.json", "application/json", key=f"dl_json_{result.name}"
+    )
+    fig_cols = st.columns(min(len(figs), 4) or 1)
+    for i, (fig_name, fig) in enumerate(figs.items()):
+        fig_cols[i % len(fig_cols)].download_button(
+            f"{fig_name}.html",
+            lambda fig=fig: fig.to_html(include_plotlyjs=True, full_html=True),
+            f"{stem}-{fig_name}.html",
+            "text/html",
+            key=f"dl_fig_{result.name}_{fig_name}",
+            help="An interactive, self-contained page (works offline). For a PNG use the camera icon on the chart.",
+        )
+
+
+st.subheader("Results")
+if not ordered:
+    st.info("No results yet: run an experiment above, or load saved results.")
+else:
+    tabs = st.tabs([r.title for r in ordered])
+    for tab, result in zip(tabs, ordered, strict=True):
+        with tab, user_errors(stop=False):
+            _render(result)
+
+# ---------------------------------------------------------------------------------------------
+# The paper's Table 2 beside the measurements
+# ---------------------------------------------------------------------------------------------
+
+st.subheader("The paper's Table 2 beside the measurements")
+table = ex.table2(results)
+st.table(
+    [
+        {
+            "The paper expects (Table 2)": row["claim"],
+            "Figure that tests it": row["figure"],
+            "Verdict": row["status"],
+            "Measured": row["verdict"],
+            "Measured with": row["source"] or "—",
+        }
+        for row in table
+    ]
+)
+st.caption(
+    "Verdicts use a paired t-test per comparison at α = 0.05, with no correction for the many comparisons on "
+    "this page: with 20 comparisons, one is expected to look 'significant' by chance alone. With 3–5 seeds "
+    "only large differences can be detected, so 'not significant' means 'not shown', not 'no difference'. "
+    "Quick-preset results are a demonstration; the full preset is the fair test."
+)
+st.download_button(
+    "Table 2 with the measurements (CSV)",
+    ex.rows_to_csv(table),
+    "table2-measured.csv",
+    "text/csv",
+    key="dl_table2",
+)
