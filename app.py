@@ -54,6 +54,8 @@ st.markdown(
 3. **Train**: train the model live (under a minute on the offline datasets) and compare it with
    a classical network of the same size, a trivial baseline and a published ResNet-18.
 4. **Explain**: see which pixels drove a prediction and what each qubit measured.
+5. **Experiments**: test the paper's expected benefits (little data, noise, size) against the
+   classical twin over several seeds, with confidence intervals and a significance test.
 """
 )
 st.page_link("pages/1_Data.py", label="Start with the data", icon="➡️")

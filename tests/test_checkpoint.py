@@ -37,7 +37,9 @@ def test_round_trip_folder_gives_identical_predictions(trained, small_pneumonia,
 def test_round_trip_zip(trained):
     outcome, meta = trained
     loaded = checkpoint.from_zip(checkpoint.to_zip(outcome.result.model, outcome.config, meta))
-    for (k, a), (_, b) in zip(outcome.result.model.state_dict().items(), loaded.model.state_dict().items(), strict=False):
+    for (k, a), (_, b) in zip(
+        outcome.result.model.state_dict().items(), loaded.model.state_dict().items(), strict=False
+    ):
         assert torch.equal(a, b), k
 
 

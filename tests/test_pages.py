@@ -15,7 +15,7 @@ from ui.state import SETTINGS
 from ui.training import HYBRID, TrainedModel
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/1_Data.py", "pages/2_Circuit.py", "pages/3_Train.py", "pages/4_Explain.py"]
+PAGES = ["pages/1_Data.py", "pages/2_Circuit.py", "pages/3_Train.py", "pages/4_Explain.py", "pages/5_Experiments.py"]
 
 
 def open_page(page: str | None = None, **settings) -> AppTest:
