@@ -14,6 +14,7 @@ from hqcnn import experiments as ex
 from hqcnn import experiments_cli
 from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.errors import ConfigError, HQCNNError
+from hqcnn.experiments import claims, runner, studies  # private helpers live in their modules
 from hqcnn.train import predict_proba, run
 from tests.test_plots import check_house_rules
 
@@ -145,9 +146,9 @@ def test_input_noise_uses_the_same_noisy_images_for_both_models(results):
 
 
 def test_noisy_inputs_stay_in_pixel_range():
-    data = ex._Runner("input_noise", CONFIG, TINY, None, None).data(20, 0)
+    data = runner._Runner("input_noise", CONFIG, TINY, None, None).data(20, 0)
     for noise in ("gaussian", "salt_pepper"):
-        x = ex._noisy_inputs(data, noise, 0.3, 1)
+        x = studies._noisy_inputs(data, noise, 0.3, 1)
         x01 = x * torch.tensor(data.std).view(1, -1, 1, 1) + torch.tensor(data.mean).view(1, -1, 1, 1)
         assert x01.min() >= -1e-5 and x01.max() <= 1 + 1e-5
         assert not torch.allclose(x, data.x_test)
@@ -175,7 +176,7 @@ def test_noiseless_mixed_simulation_reproduces_the_trained_model(trained_hybrid)
 
 
 def test_hardware_rows_show_exact_equals_model(results):
-    assert ex._exact_matches_model(results["hardware_noise"].rows) is True
+    assert claims._exact_matches_model(results["hardware_noise"].rows) is True
     rows = results["hardware_noise"].rows
     assert {r["n_eval"] for r in rows} == {60}
     assert {r["shots"] for r in rows if r.get("simulator") == "default.mixed"} == {"exact", "100 shots"}
@@ -230,7 +231,7 @@ def test_a_multi_class_rgb_dataset_works(tmp_path):
     config = ex.ExperimentConfig(dataset="retinamnist", model=ModelConfig(n_qubits=2, depth=1, n_features=4))
     result = ex.run_experiment("hardware_noise", config, TINY)
     assert {r["n_eval"] for r in result.rows} == {60}
-    assert ex._exact_matches_model(result.rows) is True
+    assert claims._exact_matches_model(result.rows) is True
     assert all(r["auc"] is not None for r in result.rows)
     folder = ex.default_folder(result, tmp_path)
     assert folder.parent == tmp_path and folder.name.startswith("hardware_noise-tiny-retinamnist-")
@@ -306,7 +307,7 @@ def test_table2_before_and_after_measuring(results):
 
 def test_ablation_variants_that_equal_the_baseline_are_run_once():
     base = ModelConfig(depth=2)
-    variants = ex._ablation_variants(base, ("baseline", "depth_2", "depth_3", "entangler_ring", "twin"))
+    variants = studies._ablation_variants(base, ("baseline", "depth_2", "depth_3", "entangler_ring", "twin"))
     assert [key for key, *_ in variants] == ["baseline", "depth_3", "twin"]
     assert variants[0][1] == "baseline: ring, depth 2, layered"
 
@@ -329,9 +330,9 @@ def test_claim_status_words(monkeypatch):
         ),
     }
     for comps, expected in cases.values():
-        monkeypatch.setattr(ex, "_key_comparisons", lambda key, results, c=comps: (c, +1, "sizes"))
+        monkeypatch.setattr(claims, "_key_comparisons", lambda key, results, c=comps: (c, +1, "sizes"))
         assert ex.claim_status("little_data", {}).startswith(expected)
-    monkeypatch.setattr(ex, "_key_comparisons", lambda key, results: ([_comp([0.05, 0.06, 0.055, 0.07])], -1, "x"))
+    monkeypatch.setattr(claims, "_key_comparisons", lambda key, results: ([_comp([0.05, 0.06, 0.055, 0.07])], -1, "x"))
     assert ex.claim_status("generalisation", {}).startswith("Contradicted")  # a larger gap is worse
 
 
@@ -375,8 +376,8 @@ def test_configuration_is_validated():
 
 
 def test_presets_train_with_the_recipe_and_quick_caps_the_steps():
-    quick = ex._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["quick"], None, None)
-    full = ex._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["full"], None, None)
+    quick = runner._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["quick"], None, None)
+    full = runner._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["full"], None, None)
     from hqcnn.recipes import recommended_train_config
 
     recipe = recommended_train_config(4708, seed=0)
