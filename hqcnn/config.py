@@ -140,27 +140,31 @@ class TrainConfig:
             _check_int("threads", self.threads, 1, 256)
 
 
-T = TypeVar("T", DataConfig, ModelConfig, TrainConfig)
+D = TypeVar("D")  # a config dataclass
 
 
-def to_dict(config: DataConfig | ModelConfig | TrainConfig) -> dict[str, Any]:
+def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config (tuples become lists)."""
     out = dataclasses.asdict(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
-def from_dict(cls: type[T], values: Any) -> T:
-    """Build a config from a dict, rejecting unknown keys and wrong types with a ConfigError."""
+def from_dict(cls: type[D], values: Any, what: str | None = None) -> D:
+    """Build a dataclass `cls` from a dict, rejecting unknown keys and wrong types with a ConfigError.
+
+    `what` names the settings in messages ("preset"); the class name by default.
+    """
+    what = what or cls.__name__
     if not isinstance(values, dict):
-        raise ConfigError(f"{cls.__name__} must be a mapping of settings, got {type(values).__name__}.")
+        raise ConfigError(f"{what} must be a mapping of settings, got {type(values).__name__}.")
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"Unknown {cls.__name__} setting(s): {', '.join(unknown)}.")
+        raise ConfigError(f"Unknown {what} setting(s): {', '.join(unknown)}.")
     try:
         return cls(**values)
     except TypeError as err:  # e.g. a list where a number belongs, caught before validation
-        raise ConfigError(f"Invalid {cls.__name__}: {err}.") from err
+        raise ConfigError(f"Invalid {what}: {err}.") from err
 
 
 @dataclass(frozen=True)

@@ -114,16 +114,7 @@ class Preset:
     @classmethod
     def from_dict(cls, values: Any) -> Preset:
         """Inverse of `to_dict`; unknown keys are a ConfigError."""
-        if not isinstance(values, dict):
-            raise ConfigError("A preset must be a mapping of settings.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"Unknown preset setting(s): {', '.join(unknown)}.")
-        try:
-            return cls(**values)
-        except TypeError as err:
-            raise ConfigError(f"Invalid preset: {err}.") from err
+        return config_from_dict(cls, values, what="preset")
 
 
 PRESETS: dict[str, Preset] = {
@@ -216,14 +207,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: Any) -> ExperimentConfig:
-        """Inverse of `to_dict`."""
-        if not isinstance(values, dict):
-            raise ConfigError("An experiment configuration must be a mapping.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"Unknown experiment setting(s): {', '.join(unknown)}.")
-        values = dict(values)
-        if "model" in values:
-            values["model"] = config_from_dict(ModelConfig, values["model"])
-        return cls(**values)
+        """Inverse of `to_dict`; unknown keys are a ConfigError."""
+        if isinstance(values, dict) and "model" in values:
+            values = {**values, "model": config_from_dict(ModelConfig, values["model"])}
+        return config_from_dict(cls, values, what="experiment")
