@@ -16,6 +16,10 @@ from hqcnn.references import resnet18  # noqa: E402
 from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"
+# Redrawing costs the browser more than the server: once a second and at most a few hundred
+# points keep a laptop that runs both the server and the browser free to train.
+LIVE_REFRESH_S = 1.0
+LIVE_MAX_POINTS = 400
 
 c1, c2, c3, c4 = st.columns(4)
 state.bind(c1.slider, "epochs", "Epochs", min_value=1, max_value=50, help="Passes over the training images.")
@@ -88,9 +92,9 @@ def _finish(job: TrainingJob) -> None:
     st.session_state[JOB_KEY] = None
 
 
-@st.fragment(run_every=0.5 if running else None)
+@st.fragment(run_every=LIVE_REFRESH_S if running else None)
 def live_progress() -> None:
-    """Progress bar and live curves, redrawn on their own every half second while training runs."""
+    """Progress bar and live curves, redrawn on their own every second while training runs."""
     job: TrainingJob | None = st.session_state.get(JOB_KEY)
     snapshot = job.snapshot() if job else st.session_state.get(CURVES_KEY)
     if snapshot is None:
@@ -113,7 +117,12 @@ def live_progress() -> None:
     )
     st.plotly_chart(
         plots.training_curves(
-            hybrid.steps, hybrid.losses, hybrid.epochs, accuracies=hybrid.accuracies, twin=twin_series
+            hybrid.steps,
+            hybrid.losses,
+            hybrid.epochs,
+            accuracies=hybrid.accuracies,
+            twin=twin_series,
+            max_points=LIVE_MAX_POINTS,
         ),
         key="live_curves",
     )
