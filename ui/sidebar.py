@@ -72,9 +72,7 @@ def render() -> dict:
             max_value=QUBITS_RANGE[1],
             help="Each qubit carries part of the image summary; the simulation cost doubles with every qubit.",
         )
-        n = values["n_qubits"]
-        if not n <= values["n_features"] <= 3 * n:  # keep features valid when the qubit count changes
-            values["n_features"] = min(max(values["n_features"], n), 3 * n)
+        state.fit_features(values)  # the qubit count may just have changed
         state.bind(
             st.slider,
             "depth",

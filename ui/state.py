@@ -109,11 +109,18 @@ def _read_url(values: dict[str, Any]) -> list[str]:
         values[name] = value
         if message:
             messages.append(message)
-    n = values["n_qubits"]
-    if not n <= values["n_features"] <= 3 * n:
-        values["n_features"] = min(max(values["n_features"], n), 3 * n)
-        messages.append(f"Features must be between {n} and {3 * n} for {n} qubits; using {values['n_features']}.")
+    if message := fit_features(values):
+        messages.append(message)
     return messages
+
+
+def fit_features(values: dict[str, Any]) -> str | None:
+    """Clamp the feature count into n_qubits..3·n_qubits (it depends on the qubits); say so if changed."""
+    n = values["n_qubits"]
+    if n <= values["n_features"] <= 3 * n:
+        return None
+    values["n_features"] = min(max(values["n_features"], n), 3 * n)
+    return f"Features must be between {n} and {3 * n} for {n} qubits; using {values['n_features']}."
 
 
 def url_messages() -> list[str]:
