@@ -147,10 +147,10 @@ def test_second_load_uses_the_cache_and_a_changed_folder_is_read_again(tmp_path,
     def no_decoding(*args, **kwargs):
         raise AssertionError("images were decoded again")
 
-    decode_all = fd._decode_all
-    monkeypatch.setattr(fd, "_decode_all", no_decoding)
+    decode_all = fd.store._decode_all
+    monkeypatch.setattr(fd.store, "_decode_all", no_decoding)
     assert fd.load(str(folder)).info.n_samples == {"train": 6, "val": 2, "test": 2}  # from the .npz alone
-    monkeypatch.setattr(fd, "_decode_all", decode_all)
+    monkeypatch.setattr(fd.store, "_decode_all", decode_all)
 
     make_folder(folder, {"c": 4}, offset=20)
     assert not fd.is_cached(str(folder))
@@ -307,15 +307,15 @@ def test_split_folder_mistakes(tmp_path):
 
 def test_limits_on_images_pixels_and_classes(tmp_path, monkeypatch):
     folder = make_folder(tmp_path / "set", {"a": 4, "b": 4})
-    monkeypatch.setattr(fd, "MAX_IMAGES", 7)
+    monkeypatch.setattr(fd.scan, "MAX_IMAGES", 7)
     with pytest.raises(DataError, match="more than 7 files.*limit is 7 images"):
         get_info(str(folder))
-    monkeypatch.setattr(fd, "MAX_IMAGES", 20_000)
-    monkeypatch.setattr(fd, "MAX_TOTAL_PIXELS", 28 * 28 * 3)
+    monkeypatch.setattr(fd.scan, "MAX_IMAGES", 20_000)
+    monkeypatch.setattr(fd.store, "MAX_TOTAL_PIXELS", 28 * 28 * 3)
     with pytest.raises(DataError, match=r"hold more than .* billion pixels in all \(the limit\)"):
         get_info(str(folder))
-    monkeypatch.setattr(fd, "MAX_TOTAL_PIXELS", 2_000_000_000)
-    monkeypatch.setattr(fd, "MAX_CLASSES", 1)
+    monkeypatch.setattr(fd.store, "MAX_TOTAL_PIXELS", 2_000_000_000)
+    monkeypatch.setattr(fd.scan, "MAX_CLASSES", 1)
     with pytest.raises(DataError, match="2 class folders; the limit is 1"):
         get_info(str(folder))
     assert "20,000 images" in fd.LIMITS and "200 MB" in fd.LIMITS and "1 GB" in fd.LIMITS
@@ -399,15 +399,15 @@ def test_zip_bombs_and_size_limits_are_refused_before_unpacking(tmp_path, cache,
         fd.extract_zip(many_small)
 
     members = zip_bytes(zip_of(make_folder(tmp_path / "set", {"a": 3, "b": 3})), zipfile.ZIP_STORED)
-    monkeypatch.setattr(fd, "MAX_UNCOMPRESSED", 1000)
+    monkeypatch.setattr(fd.zips, "MAX_UNCOMPRESSED", 1000)
     with pytest.raises(DataError, match="unpack to 0.0 GB; the limit is"):
         fd.extract_zip(members)
-    monkeypatch.setattr(fd, "MAX_UNCOMPRESSED", 2**30)
-    monkeypatch.setattr(fd, "MAX_ZIP_ENTRIES", 5)
+    monkeypatch.setattr(fd.zips, "MAX_UNCOMPRESSED", 2**30)
+    monkeypatch.setattr(fd.zips, "MAX_ZIP_ENTRIES", 5)
     with pytest.raises(DataError, match="lists 6 files and folders; the limit is 5"):
         fd.extract_zip(members)
-    monkeypatch.setattr(fd, "MAX_ZIP_ENTRIES", 40_000)
-    monkeypatch.setattr(fd, "MAX_ZIP_BYTES", 100)
+    monkeypatch.setattr(fd.zips, "MAX_ZIP_ENTRIES", 40_000)
+    monkeypatch.setattr(fd.zips, "MAX_ZIP_BYTES", 100)
     with pytest.raises(DataError, match=r"MB; the limit is 0 MB"):
         fd.extract_zip(members)
     assert_nothing_unpacked(cache)

@@ -1,0 +1,99 @@
+"""Your own images: a folder (or an uploaded .zip) with one sub-folder per class, used like a MedMNIST set.
+
+Layout (class names are the folder names, sorted; any sizes and modes of PNG or JPEG)::
+
+    my_xrays/                      my_xrays/
+      normal/     a.png b.jpg …      train/  normal/ … pneumonia/ …
+      pneumonia/  c.png …            val/    normal/ … pneumonia/ …     (optional)
+                                     test/   normal/ … pneumonia/ …     (optional)
+
+Without split folders, each class is split on its own (stratified) into 80 % training, 10 %
+validation and 10 % test images, with at least one image of every class in each split. The split
+is drawn with the fixed seed SPLIT_SEED, not with the training seed, so it never changes between
+runs and test images stay test images. With split folders (train/, val/, test/; "training",
+"valid", "validation", "testing" and any capitalisation also count) they are used as given; a
+missing val/ or test/ is taken out of train/ the same way (10 % of each class).
+
+Every image is read once with `imageio.read_image` (so the same checks and limits as an uploaded
+image apply), turned upright, centre-cropped to a square and shrunk to at most STORE_SIZE pixels.
+All images of a dataset are then stored at one common side: STORE_SIZE (128), or the largest
+image's side if every image is smaller, so that small images are not blown up and shrunk again.
+`data.preprocess` resizes them to `DataConfig.image_size` as for MedMNIST. A folder has one stored
+resolution, so `DataConfig.source_size` (the MedMNIST file to read) is ignored for folders.
+The set is gray (1 channel) if every image is gray, an RGB file whose three channels agree
+included (many X-ray JPEGs are saved that way); a single colour image makes it RGB (3 channels),
+and the "grayscale" option converts it back.
+
+The decoded arrays are cached as an .npz file (read with pickle refused) under
+$HQCNN_DATA_DIR/folders/cache/ (default ~/.cache/hqcnn/medmnist/folders/cache/), keyed by the
+folder's path and a fingerprint of its file names, sizes and modification times, so the second
+run loads at once and an edited folder is read anew. Files that are not readable PNG or JPEG
+images are skipped and counted, with their names; hidden files (.DS_Store, __MACOSX, …) are
+ignored silently.
+
+A .zip is unpacked by `extract_zip` into $HQCNN_DATA_DIR/folders/<first 16 hex digits of its
+SHA-256>/, so the same archive is the same dataset. Every member name is checked (no absolute
+paths, no "..", no links, no encryption) and the sizes are checked against the limits below
+before anything is written; nothing is unpacked with extractall.
+"""
+
+from __future__ import annotations
+
+from hqcnn.folder_data.dataset import FolderData, clear_memory, is_cached, load
+from hqcnn.folder_data.example import export_example
+from hqcnn.folder_data.limits import (
+    LIMITS,
+    MAX_CLASSES,
+    MAX_FILE_BYTES,
+    MAX_IMAGES,
+    MAX_RATIO,
+    MAX_TOTAL_PIXELS,
+    MAX_UNCOMPRESSED,
+    MAX_ZIP_BYTES,
+    MAX_ZIP_ENTRIES,
+    MIN_PER_CLASS,
+    RATIO_FLOOR,
+    SHOWN_SKIPPED,
+    SPLIT_SEED,
+    STORE_SIZE,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    Progress,
+)
+from hqcnn.folder_data.paths import file_label, folders_root, is_folder_key, title
+from hqcnn.folder_data.scan import FolderReport, Skipped
+from hqcnn.folder_data.store import _decode_all
+from hqcnn.folder_data.zips import extract_zip
+
+__all__ = [
+    "LIMITS",
+    "MAX_CLASSES",
+    "MAX_FILE_BYTES",
+    "MAX_IMAGES",
+    "MAX_RATIO",
+    "MAX_TOTAL_PIXELS",
+    "MAX_UNCOMPRESSED",
+    "MAX_ZIP_BYTES",
+    "MAX_ZIP_ENTRIES",
+    "MIN_PER_CLASS",
+    "RATIO_FLOOR",
+    "SHOWN_SKIPPED",
+    "SPLIT_SEED",
+    "STORE_SIZE",
+    "TEST_FRACTION",
+    "VAL_FRACTION",
+    "FolderData",
+    "FolderReport",
+    "Progress",
+    "Skipped",
+    "_decode_all",
+    "clear_memory",
+    "export_example",
+    "extract_zip",
+    "file_label",
+    "folders_root",
+    "is_cached",
+    "is_folder_key",
+    "load",
+    "title",
+]

@@ -1,0 +1,159 @@
+"""Finding the class folders (and split folders) of a dataset, and the report of skipped files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from hqcnn.errors import DataError
+from hqcnn.folder_data.limits import _IGNORED, _SPLIT_NAMES, MAX_CLASSES, MAX_IMAGES, SHOWN_SKIPPED
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in _IGNORED
+
+
+# --- scanning ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _File:
+    split: str | None  # from a split folder, or None
+    label: str  # class folder name
+    rel: str  # path relative to the dataset folder, with '/'
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not used, and why."""
+
+    path: str  # relative to the dataset folder
+    reason: str
+
+
+@dataclass
+class _Scan:
+    files: list[_File]
+    skipped: list[Skipped]
+    split_folders: dict[str, str]  # canonical split -> folder name as found
+    class_folders: set[str]
+
+
+def _listdir(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted((e for e in it if not _hidden(e.name)), key=lambda e: e.name)
+    except OSError as err:
+        raise DataError(f"Cannot read the folder {folder}: {err.strerror or err}.") from err
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows a link to a folder given at the top levels
+    except OSError:
+        return False
+
+
+def _walk_class(root: Path, folder: Path, split: str | None, label: str, scan: _Scan) -> None:
+    """Every visible file below a class folder (sub-folders included; links to folders not followed)."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        for entry in _listdir(current):
+            rel = Path(entry.path).relative_to(root).as_posix()
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    continue
+                info = entry.stat()  # follows a link to a file
+            except OSError as err:
+                scan.skipped.append(Skipped(rel, f"cannot be read ({err.strerror or err})"))
+                continue
+            if entry.is_symlink() and stat.S_ISDIR(info.st_mode):
+                scan.skipped.append(Skipped(rel, "a link to a folder (not followed)"))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                scan.skipped.append(Skipped(rel, "not a regular file"))
+                continue
+            scan.files.append(_File(split, label, rel, info.st_size, info.st_mtime_ns))
+            if len(scan.files) > MAX_IMAGES:
+                raise DataError(
+                    f"{root} holds more than {MAX_IMAGES:,} files in its class folders; "
+                    f"the limit is {MAX_IMAGES:,} images. Use a smaller selection."
+                )
+
+
+def _scan(root: Path) -> _Scan:
+    scan = _Scan(files=[], skipped=[], split_folders={}, class_folders=set())
+    entries = _listdir(root)
+    dirs = [e for e in entries if _is_dir(e)]
+    for e in entries:
+        if not _is_dir(e):
+            scan.skipped.append(Skipped(e.name, "not inside a class folder"))
+    splits: dict[str, list[str]] = {}
+    for d in dirs:
+        canonical = _SPLIT_NAMES.get(d.name.lower())
+        if canonical:
+            splits.setdefault(canonical, []).append(d.name)
+    if splits:
+        doubled = [names for names in splits.values() if len(names) > 1]
+        if doubled:
+            raise DataError(f"{root} has two folders for the same split ({', '.join(doubled[0])}); keep one.")
+        if "train" not in splits:
+            raise DataError(
+                f"{root} has {' and '.join(n[0] + '/' for n in splits.values())} but no train/ folder. "
+                "Add train/ (with one sub-folder per class), or drop the split folders and let the app split."
+            )
+        others = [d.name for d in dirs if d.name.lower() not in _SPLIT_NAMES]
+        if others:
+            raise DataError(
+                f"{root} mixes split folders ({', '.join(n[0] for n in splits.values())}) with other folders "
+                f"({', '.join(others[:5])}). Put every class folder inside train/, val/ and test/, or remove the "
+                "split folders."
+            )
+        scan.split_folders = {split: names[0] for split, names in splits.items()}
+        for split, name in scan.split_folders.items():
+            for entry in _listdir(root / name):
+                if _is_dir(entry):
+                    scan.class_folders.add(entry.name)
+                    _walk_class(root, Path(entry.path), split, entry.name, scan)
+                else:
+                    scan.skipped.append(Skipped(f"{name}/{entry.name}", "not inside a class folder"))
+    else:
+        for d in dirs:
+            scan.class_folders.add(d.name)
+            _walk_class(root, Path(d.path), None, d.name, scan)
+    if not scan.class_folders:
+        raise DataError(
+            f"{root} holds no class folders. Put the images of each class in a sub-folder named after the "
+            f"class, e.g. {root.name}/normal/… and {root.name}/pneumonia/…."
+        )
+    if len(scan.class_folders) > MAX_CLASSES:
+        raise DataError(f"{root} has {len(scan.class_folders)} class folders; the limit is {MAX_CLASSES}.")
+    scan.files.sort(key=lambda f: f.rel)
+    return scan
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """What the Data page tells the user besides the DatasetInfo."""
+
+    folder: str
+    split_rule: str
+    stored_size: int
+    n_files: int  # files found in class folders
+    skipped: tuple[Skipped, ...]
+
+    def skipped_message(self) -> str | None:
+        """'N files skipped: a (why), b (why), … and M more', or None when none was."""
+        if not self.skipped:
+            return None
+        shown = "; ".join(f"{s.path} ({s.reason})" for s in self.skipped[:SHOWN_SKIPPED])
+        more = len(self.skipped) - SHOWN_SKIPPED
+        tail = f"; and {more} more" if more > 0 else ""
+        noun = "file was" if len(self.skipped) == 1 else "files were"
+        return f"{len(self.skipped)} {noun} skipped (only readable PNG and JPEG images are used): {shown}{tail}."
