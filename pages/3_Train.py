@@ -197,7 +197,12 @@ elif hybrid is not None and not running:
     st.page_link("pages/4_Explain.py", label="Next: explain its predictions", icon="➡️")
 
 with st.expander("Load a model saved earlier"):
-    uploaded = st.file_uploader("Model archive (.zip from the download button)", type=["zip"], key="upload_model")
+    uploaded = st.file_uploader(
+        "Model archive (.zip from the download button)",
+        type=["zip"],
+        key="upload_model",
+        max_upload_size=64,  # MB; a saved model is about 0.1 MB, the loader refuses over 50 MB of weights
+    )
     if uploaded is not None and st.session_state.get("_loaded_upload") != uploaded.file_id:
         with user_errors(stop=False):
             saved = TrainedModel.from_checkpoint(from_zip(uploaded.getvalue()))

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from hqcnn import explain, plots  # noqa: E402
 from hqcnn.data import load_arrays, prepare_split  # noqa: E402
-from hqcnn.imageio import image_to_model_input  # noqa: E402
+from hqcnn.imageio import MAX_UPLOAD_BYTES, image_to_model_input  # noqa: E402
 
 name = st.radio("Model", list(models), horizontal=True, key="explain_model") if len(models) > 1 else next(iter(models))
 trained = models[name]
@@ -72,7 +72,12 @@ elif mode == "misclassified test images":
     index = int(wrong[pick % len(wrong)])
 else:
     index = None
-    upload = st.file_uploader("PNG or JPEG image", type=["png", "jpg", "jpeg"], key="explain_upload")
+    upload = st.file_uploader(
+        "PNG or JPEG image",
+        type=["png", "jpg", "jpeg"],
+        key="explain_upload",
+        max_upload_size=MAX_UPLOAD_BYTES // 2**20,  # refused by the browser before it is sent
+    )
     if upload is None:
         st.info("Upload an image to classify it. It is converted to the model's input size and colour mode.")
         st.stop()
