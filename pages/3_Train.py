@@ -12,6 +12,9 @@ values = render_sidebar()
 
 from hqcnn import plots  # noqa: E402
 from hqcnn.checkpoint import from_zip  # noqa: E402
+from hqcnn.data import get_info  # noqa: E402
+from hqcnn.folder_data import file_label  # noqa: E402
+from hqcnn.recipes import recommended_train_config  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
 from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
@@ -39,13 +42,10 @@ state.bind(
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
 
-from hqcnn.data import get_info  # noqa: E402
-from hqcnn.folder_data import file_label  # noqa: E402
-from hqcnn.recipes import recommended_train_config  # noqa: E402
-
-n_train = get_info(values["dataset"]).n_samples["train"]
+info = get_info(values["dataset"])
+n_train = info.n_samples["train"]
 if values["train_per_class"]:
-    n_train = min(n_train, values["train_per_class"] * get_info(values["dataset"]).n_classes)
+    n_train = min(n_train, values["train_per_class"] * info.n_classes)
 recipe = recommended_train_config(n_train)
 
 
