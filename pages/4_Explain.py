@@ -87,7 +87,10 @@ else:
 if index is not None:
     x = x_test[index : index + 1]
     true_label = int(y_test[index])
-display = np.clip(x[0].permute(1, 2, 0).numpy() * np.array(meta.std) + np.array(meta.mean), 0, 1)
+display = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as the model sees it
+if config.data.normalize:  # back to pixel values 0..1 for showing
+    display = display * np.array(meta.std) + np.array(meta.mean)
+display = np.clip(display, 0, 1)
 display = display[..., 0] if display.shape[-1] == 1 else display
 
 with user_errors():
