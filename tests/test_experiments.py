@@ -40,12 +40,7 @@ TINY = ex.Preset(
 CONFIG = ex.ExperimentConfig(dataset="pneumoniamnist", model=ModelConfig(n_qubits=3, depth=1, n_features=6))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

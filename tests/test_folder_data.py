@@ -30,13 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private cache folder, and nothing held in memory from another test."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("HQCNN_DATA_DIR", str(folder))
-    fd.clear_memory()
-    yield folder
-    fd.clear_memory()
+def cache(folder_cache: Path) -> Path:
+    """Every test here gets a private cache folder (see conftest.folder_cache)."""
+    return folder_cache
 
 
 def medmnist_images(key: str = "breastmnist", n: int = 60) -> tuple[np.ndarray, np.ndarray]:

@@ -12,14 +12,7 @@ from tests.test_folder_data import make_folder, zip_bytes, zip_of
 from tests.test_pages import APP, assert_clean, open_page, wait_for_training
 from ui.sidebar import USER_DATASETS_KEY
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("HQCNN_DATA_DIR", str(folder))
-    fd.clear_memory()
-    yield folder
-    fd.clear_memory()
+pytestmark = pytest.mark.usefixtures("folder_cache")
 
 
 @pytest.fixture

@@ -18,9 +18,14 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/1_Data.py", "pages/2_Circuit.py", "pages/3_Train.py", "pages/4_Explain.py", "pages/5_Experiments.py"]
 
 
-def open_page(page: str | None = None, **settings) -> AppTest:
-    """The app with `settings` seeded, switched to `page` (page links need the real entry point)."""
+def open_page(page: str | None = None, models: dict | None = None, **settings) -> AppTest:
+    """The app with `settings` (and trained `models`) seeded, switched to `page`.
+
+    Pages are reached through the real entry point: page links need it.
+    """
     at = AppTest.from_file(APP, default_timeout=120)
+    if models is not None:
+        at.session_state["models"] = models
     if settings:
         values = {name: spec.default for name, spec in SETTINGS.items()}
         values.update(settings)
@@ -47,8 +52,10 @@ def test_home_page_has_disclaimer_and_guide():
 def test_every_page_renders_without_exception(page):
     at = open_page(page)
     assert_clean(at)
-    for key in ("w_dataset", "w_n_qubits", "w_depth"):  # the shared sidebar
-        assert at.sidebar.selectbox(key=key) if key == "w_dataset" else at.sidebar.slider(key=key)
+    # The shared sidebar (a lookup by key raises when the widget is missing).
+    assert at.sidebar.selectbox(key="w_dataset").value == "pneumoniamnist"
+    assert at.sidebar.slider(key="w_n_qubits").value == 4
+    assert at.sidebar.slider(key="w_depth").value == 2
 
 
 def test_data_page_controls_and_charts():
@@ -127,10 +134,7 @@ def test_explain_page_without_model_says_so():
 
 @pytest.mark.parametrize("mode", ["test image by index", "test image by class", "misclassified test images"])
 def test_explain_page_with_a_trained_model(trained_model, mode):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["models"] = {HYBRID: trained_model}
-    at.run()
-    at.switch_page("pages/4_Explain.py").run()
+    at = open_page("pages/4_Explain.py", models={HYBRID: trained_model})
     at.radio(key="explain_mode").set_value(mode).run()
     assert_clean(at)
     charts = len(at.get("plotly_chart"))
@@ -139,10 +143,7 @@ def test_explain_page_with_a_trained_model(trained_model, mode):
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "gradcam", "occlusion"])
 def test_explain_every_attribution_method(trained_model, method):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["models"] = {HYBRID: trained_model}
-    at.run()
-    at.switch_page("pages/4_Explain.py").run()
+    at = open_page("pages/4_Explain.py", models={HYBRID: trained_model})
     at.selectbox(key="explain_method").set_value(method).run()
     assert_clean(at)
 
