@@ -115,7 +115,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: Adam with a cosine schedule, light augmentation, best epoch on val AUC."""
+    """How to train: Adam with a cosine schedule, light augmentation, best epoch on val AUC or an average."""
 
     epochs: int = 10
     lr: float = 3e-3
@@ -125,6 +125,9 @@ class TrainConfig:
     class_weights: bool = False  # weight the loss by inverse class frequency
     augment: bool = True  # random flips and small shifts of training images
     schedule: str = "cosine"  # cosine | constant
+    # Fraction of the last epochs whose weights are averaged into the returned model (stochastic
+    # weight averaging); 0 returns the epoch with the best validation AUC instead. See train.py.
+    average_last: float = 0.0
     device: str = "auto"  # auto picks CUDA when present
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
 
@@ -135,6 +138,7 @@ class TrainConfig:
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_float("weight decay", self.weight_decay, 0.0, 1.0)
         _check_choice("schedule", self.schedule, ("cosine", "constant"))
+        _check_float("average_last", self.average_last, 0.0, 0.9)
         _check_choice("device", self.device, DEVICES)
         if self.threads is not None:
             _check_int("threads", self.threads, 1, 256)

@@ -1,7 +1,14 @@
-"""The training loop: Adam, optional cosine schedule and augmentation, best epoch on validation AUC.
+"""The training loop: Adam, optional cosine schedule and augmentation, and the model it returns.
+
+The returned model is either the epoch with the best validation AUC (as the MedMNIST benchmark
+chooses), or, with `TrainConfig.average_last`, the average of the weights of the last epochs
+(stochastic weight averaging, Izmailov et al. 2018). On the small sets the average is steadier
+than any one epoch picked on a tiny validation split: BreastMNIST (546 training images, 78 for
+validation), 8 seeds, test ACC/AUC 0.807/0.815 with the best epoch, 0.849/0.862 with the last
+30% averaged (README, "Results").
 
 Progress leaves the loop only through callbacks, so the CLI (tqdm) and the app (st.progress)
-share it. A `threading.Event` stops it cleanly between batches; the best model so far is kept.
+share it. A `threading.Event` stops it cleanly between batches; a usable model is always kept.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from hqcnn.config import RunConfig, TrainConfig
 from hqcnn.metrics import classification_metrics
@@ -37,11 +45,13 @@ class Callback:
 
 @dataclass
 class TrainResult:
-    """What a training run produced. `model` holds the weights of the best epoch."""
+    """What a training run produced. `model` holds the kept weights: an average or the best epoch."""
 
     model: HybridNet
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
+    best_epoch: int = 0  # the epoch with the best validation AUC
+    averaged_epochs: tuple[int, int] | None = None  # first and last epoch averaged into `model`, if any
+    val: dict[str, Any] = field(default_factory=dict)  # validation metrics of the kept model
     stopped: bool = False  # the stop flag ended training early
     stop_reason: str | None = None  # a message for the user when training ended early
     seconds_per_epoch: float = 0.0  # mean wall time of the training part of an epoch
@@ -50,6 +60,14 @@ class TrainResult:
     def best(self) -> dict[str, Any]:
         """The history row of the best epoch."""
         return next((row for row in self.history if row["epoch"] == self.best_epoch), {})
+
+    @property
+    def kept(self) -> str:
+        """Which weights `model` holds, in words."""
+        if self.averaged_epochs:
+            first, last = self.averaged_epochs
+            return f"the average of epochs {first}–{last}" if first != last else f"epoch {last} (averaging)"
+        return f"epoch {self.best_epoch}, the best on validation AUC"
 
 
 def pick_device(name: str) -> torch.device:
@@ -95,6 +113,71 @@ def evaluate(model: HybridNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, An
     return classification_metrics(y.numpy(), predict_proba(model, x))
 
 
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of an epoch of `n` images.
+
+    A last batch of a single image joins the one before: batch norm cannot normalise one value.
+    """
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def averaging_start(cfg: TrainConfig) -> int | None:
+    """The first epoch whose weights enter the average, or None when `cfg` keeps the best epoch."""
+    if cfg.average_last <= 0:
+        return None
+    return cfg.epochs - max(1, round(cfg.epochs * cfg.average_last)) + 1
+
+
+class WeightAverage:
+    """Running mean of a model's parameters, taken at the end of epochs (in float64)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.epochs: list[int] = []
+
+    def add(self, model: nn.Module, epoch: int) -> None:
+        """Add the current parameters of `model`, reached at the end of `epoch`."""
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                value = param.detach().double()
+                self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+        self.epochs.append(epoch)
+
+    def load_into(self, model: nn.Module, x_train: torch.Tensor, batch_size: int) -> None:
+        """Give `model` the mean parameters, then batch-norm statistics that match them."""
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(self.sums[name] / len(self.epochs))
+        recompute_batch_norm(model, x_train, batch_size)
+
+
+@torch.no_grad()
+def recompute_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    """Set every batch-norm layer's running statistics to those of `x` under the current weights.
+
+    Averaged weights never ran during training, so the statistics kept from the last epoch would
+    not match them (as torch.optim.swa_utils.update_bn; here without augmentation, in batches).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # None: a cumulative mean over all batches, not an exponential one
+    was_training = model.training
+    model.train()
+    device = next(model.parameters()).device
+    for start, stop in batch_bounds(len(x), batch_size):
+        model(x[start:stop].to(device))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 def _class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     counts = torch.bincount(y, minlength=n_classes).float().clamp(min=1)
     return counts.sum() / (n_classes * counts)
@@ -107,10 +190,12 @@ def train_model(
     callback: Callback | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
-    """Train `model` on `data` (a PreparedData) and return it with the best epoch's weights loaded.
+    """Train `model` on `data` (a PreparedData) and return it with the kept weights loaded.
 
-    The best epoch is the one with the highest validation ROC-AUC (accuracy breaks ties and stands
-    in when AUC is undefined), as the MedMNIST benchmark chooses models.
+    Kept: the average of the last epochs when `cfg.average_last` > 0 (if training stopped before
+    the averaging began, the best epoch instead); otherwise the epoch with the highest validation
+    ROC-AUC (accuracy breaks ties and stands in when AUC is undefined), as the MedMNIST benchmark
+    chooses models.
     """
     callback = callback or Callback()
     stop = stop or threading.Event()
@@ -121,8 +206,11 @@ def train_model(
     generator = torch.Generator().manual_seed(cfg.seed)
     x_train, y_train = data.x_train, data.y_train
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    bounds = batch_bounds(n, cfg.batch_size)
+    steps_per_epoch = len(bounds)
     total_steps = steps_per_epoch * cfg.epochs
+    average_from = averaging_start(cfg)
+    average = WeightAverage()
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = (
@@ -141,10 +229,10 @@ def train_model(
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         loss_sum, correct, seen = 0.0, 0, 0
-        for start in range(0, n, cfg.batch_size):
+        for start, end in bounds:
             if stop.is_set():
                 break
-            idx = order[start : start + cfg.batch_size]
+            idx = order[start:end]
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
             if cfg.augment:
                 xb = augment(xb, generator)
@@ -188,15 +276,25 @@ def train_model(
         if score > best_score:
             best_score, result.best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
+        if average_from is not None and epoch >= average_from and not row["partial"]:
+            average.add(model, epoch)
         callback.on_epoch_end(epoch, row)
         if stop.is_set():
             break
 
     result.stopped = stop.is_set()
-    if result.stopped and not result.stop_reason:
-        result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; the best epoch was kept."
-    model.load_state_dict(best_state)
+    failed = result.stop_reason is not None  # a non-finite loss: keep the best epoch, whatever the config
+    if average.epochs and not failed:
+        average.load_into(model, x_train, cfg.batch_size)
+        result.averaged_epochs = (average.epochs[0], average.epochs[-1])
+    else:
+        model.load_state_dict(best_state)
+    if result.stopped and not failed:
+        result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; kept {result.kept}."
     model.eval()
+    if result.history:
+        val = evaluate(model, data.x_val, data.y_val)
+        result.val = {"accuracy": val["accuracy"], "auc": val["auc"]}
     full_epochs = [s for s, row in zip(train_seconds, result.history, strict=False) if not row["partial"]]
     result.seconds_per_epoch = float(np.mean(full_epochs or train_seconds or [0.0]))
     return result
@@ -221,6 +319,9 @@ class RunOutcome:
             "seconds": self.seconds,
             "seconds_per_epoch": self.result.seconds_per_epoch,
             "best_epoch": self.result.best_epoch,
+            "averaged_epochs": list(self.result.averaged_epochs) if self.result.averaged_epochs else None,
+            "kept": self.result.kept,
+            "val": self.result.val,
             "history": self.result.history,
             "stopped": self.result.stopped,
             "stop_reason": self.result.stop_reason,
@@ -234,7 +335,7 @@ def run(
     stop: threading.Event | None = None,
     backend: str = "auto",
 ) -> RunOutcome:
-    """Prepare the data (unless given), build the model, train it, and test the best epoch."""
+    """Prepare the data (unless given), build the model, train it, and test the kept weights."""
     from hqcnn.data import prepare
 
     data = data if data is not None else prepare(config.data)
