@@ -6,6 +6,7 @@ Every HQCNNError ends the program with its plain message and exit status 2, neve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -48,10 +49,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     model.add_argument("--features", type=int, default=None, help="default: 2 per qubit, capped at 3 per qubit")
     model.add_argument("--entangler", default=defaults_m.entangler, choices=ENTANGLERS)
     model.add_argument("--encoding", default=defaults_m.encoding, choices=ENCODINGS)
-    train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=defaults_t.epochs)
-    train.add_argument("--lr", type=float, default=defaults_t.lr)
-    train.add_argument("--batch-size", type=int, default=defaults_t.batch_size)
+    train = p.add_argument_group(
+        "training", "Unset options take TrainConfig's defaults, or with --recipe the recipe's values."
+    )
+    train.add_argument(
+        "--recipe",
+        action="store_true",
+        help="the recommended recipe for the dataset's size (hqcnn/recipes.py): batch, epochs, learning rate, "
+        "weight averaging; the README's results use it",
+    )
+    train.add_argument("--epochs", type=int, default=None, help=f"default {defaults_t.epochs}")
+    train.add_argument("--lr", type=float, default=None, help=f"default {defaults_t.lr:g}")
+    train.add_argument("--batch-size", type=int, default=None, help=f"default {defaults_t.batch_size}")
+    train.add_argument(
+        "--average-last",
+        type=float,
+        default=None,
+        help="keep the average of the weights of this fraction of the last epochs (e.g. 0.5) instead of the "
+        f"best epoch on validation AUC; default {defaults_t.average_last:g} (off)",
+    )
     train.add_argument("--seed", type=int, default=defaults_t.seed)
     train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     train.add_argument("--no-augment", action="store_true")
@@ -68,20 +84,45 @@ def _dataset_key(dataset: str) -> str:
     return str(Path(dataset).expanduser().resolve())
 
 
+def _train_config(args: argparse.Namespace, data: DataConfig) -> TrainConfig:
+    """TrainConfig defaults, or the recipe for the dataset's size, with the options given on top."""
+    if args.recipe:
+        from hqcnn.data import get_info
+        from hqcnn.recipes import recommended_train_config
+
+        info = get_info(data.dataset)
+        n_train = info.n_samples["train"]
+        if data.train_per_class:
+            n_train = min(n_train, data.train_per_class * info.n_classes)
+        base = recommended_train_config(n_train)
+    else:
+        base = TrainConfig()
+    given = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "average_last": args.average_last}
+    return dataclasses.replace(
+        base,
+        **{k: v for k, v in given.items() if v is not None},
+        seed=args.seed,
+        class_weights=args.class_weights,
+        augment=not args.no_augment,
+        device=args.device,
+    )
+
+
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig described by parsed `train` options (validated)."""
     features = args.features if args.features is not None else 2 * args.qubits
+    data = DataConfig(
+        dataset=_dataset_key(args.dataset),
+        source_size=args.source_size,
+        image_size=args.image_size,
+        grayscale=args.grayscale,
+        normalize=not args.no_normalize,
+        train_per_class=args.train_per_class,
+        noise_std=args.noise,
+        seed=args.seed,
+    )
     return RunConfig(
-        data=DataConfig(
-            dataset=_dataset_key(args.dataset),
-            source_size=args.source_size,
-            image_size=args.image_size,
-            grayscale=args.grayscale,
-            normalize=not args.no_normalize,
-            train_per_class=args.train_per_class,
-            noise_std=args.noise,
-            seed=args.seed,
-        ),
+        data=data,
         model=ModelConfig(
             kind=args.model,
             n_qubits=args.qubits,
@@ -90,15 +131,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
             entangler=args.entangler,
             encoding=args.encoding,
         ),
-        train=TrainConfig(
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            class_weights=args.class_weights,
-            augment=not args.no_augment,
-            device=args.device,
-        ),
+        train=_train_config(args, data),
     )
 
 
@@ -143,7 +176,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     callback.bar.close()
     metrics = outcome.metrics_json()
     out = checkpoint.save(args.out, outcome.result.model, config, checkpoint.ModelMeta.from_data(data), metrics)
-    print(f"best epoch {outcome.result.best_epoch}; trained in {outcome.seconds:.1f} s; saved to {out}")
+    print(f"kept {outcome.result.kept}; trained in {outcome.seconds:.1f} s; saved to {out}")
     _print_metrics(outcome.test, metrics["params"])
     return 0
 

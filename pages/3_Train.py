@@ -38,6 +38,13 @@ state.bind(c3.select_slider, "batch_size", "Batch size", options=[16, 32, 64, 12
 state.bind(c4.number_input, "seed", "Seed", min_value=0, max_value=10_000, step=1, help="Same seed, same result.")
 state.bind(
     st.checkbox,
+    "average",
+    "Keep the average of the second half of training (steadier on small datasets) instead of the best epoch",
+    help="Averages the weights reached at the end of each epoch of the second half (stochastic weight averaging). "
+    "Without it, the epoch with the best validation AUC is kept, which a small validation set picks noisily.",
+)
+state.bind(
+    st.checkbox,
     "twin",
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
@@ -50,12 +57,12 @@ recipe = recommended_train_config(n_train)
 
 
 def _use_recipe() -> None:
-    values.update(epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr)
+    values.update(epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, average=recipe.average_last > 0)
 
 
 st.button(
     f"Use the recommended recipe for {n_train:,} training images: {recipe.epochs} epochs, batch {recipe.batch_size}, "
-    f"learning rate {recipe.lr:g}",
+    f"learning rate {recipe.lr:g}, average of the second half",
     on_click=_use_recipe,
     key="recipe_button",
     help="Small datasets need smaller batches and more epochs to reach a plateau.",
@@ -76,7 +83,10 @@ if b1.button("Train", type="primary", disabled=running, key="train_button"):
     st.session_state[JOB_KEY] = job
     running = True
 if b2.button(
-    "Stop", disabled=not running, key="stop_button", help="Stops after the current batch; keeps the best epoch."
+    "Stop",
+    disabled=not running,
+    key="stop_button",
+    help="Stops after the current batch; keeps the best epoch, or the average so far once averaging has begun.",
 ):
     job.stop()
 
@@ -163,7 +173,9 @@ elif hybrid is not None and not running:
             else "No published MedMNIST reference for this dataset. "
         )
         + f"This model: {hybrid.metrics['params']['total']:,} parameters, "
-        + f"{hybrid.metrics.get('seconds_per_epoch', 0):.2f} s per epoch, best epoch {hybrid.metrics.get('best_epoch', '?')}."
+        + f"{hybrid.metrics.get('seconds_per_epoch', 0):.2f} s per epoch; kept "
+        + hybrid.metrics.get("kept", f"epoch {hybrid.metrics.get('best_epoch', '?')}")
+        + "."
     )
     rows = {
         name: {k: m.metrics["test"][k] for k in ("accuracy", "auc", "precision", "recall", "specificity", "f1")}

@@ -83,3 +83,33 @@ def test_bad_inputs_give_plain_messages_and_status_2(tmp_path):
         done = _cli(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_recipe_option_fills_unset_training_options():
+    from hqcnn.__main__ import build_parser, run_config_from_args
+    from hqcnn.config import TrainConfig
+    from hqcnn.recipes import recommended_train_config
+
+    parse = build_parser().parse_args
+    plain = run_config_from_args(parse(["train", "--dataset", "breastmnist"])).train
+    assert plain == TrainConfig()  # no --recipe: the library defaults, no averaging
+    recipe = run_config_from_args(parse(["train", "--dataset", "breastmnist", "--recipe", "--seed", "3"])).train
+    assert recipe == recommended_train_config(546, seed=3) and recipe.average_last > 0
+    mixed = run_config_from_args(
+        parse(["train", "--dataset", "breastmnist", "--recipe", "--epochs", "4", "--average-last", "0"])
+    ).train
+    assert mixed.epochs == 4 and mixed.average_last == 0 and mixed.lr == recipe.lr
+    low_data = run_config_from_args(parse(["train", "--recipe", "--train-per-class", "10"])).train
+    assert low_data == recommended_train_config(20)  # the recipe sees the 20 images actually trained on
+
+
+def test_train_with_averaging_reports_what_it_kept(tmp_path):
+    out = tmp_path / "avg"
+    done = _cli(
+        "train", "--dataset", "breastmnist", "--train-per-class", "20", "--epochs", "2",
+        "--batch-size", "16", "--average-last", "0.5", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "kept epoch 2 (averaging)" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["averaged_epochs"] == [2, 2] and set(metrics["val"]) == {"accuracy", "auc"}

@@ -50,7 +50,7 @@ def test_url_values_are_always_replaced_by_valid_ones(name, raw):
 
 @settings(max_examples=60, deadline=None)
 @given(flags=st.lists(st.sampled_from(["--qubits", "--depth", "--features", "--epochs", "--lr", "--noise",
-                                 "--train-per-class", "--batch-size"]), min_size=1, max_size=3),
+                                 "--train-per-class", "--batch-size", "--average-last"]), min_size=1, max_size=3),
        numbers=st.lists(st.text(alphabet="-0123456789.enai", min_size=1, max_size=6), min_size=3, max_size=3))  # fmt: skip
 def test_cli_rejects_bad_numbers_without_traceback(flags, numbers):
     # A valid combination would train, so the dataset is a name that fails after the config is

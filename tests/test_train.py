@@ -89,3 +89,91 @@ def test_multiclass_rgb_training(small_retina):
 def test_class_weights_and_constant_schedule(small_pneumonia):
     outcome = run(quick_config(class_weights=True, schedule="constant", augment=False), data=small_pneumonia)
     assert outcome.result.history
+
+
+class WeightRecorder(Callback):
+    """Copies the model's parameters and the batch-norm layers' state at the end of every epoch."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.params: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        self.params[epoch] = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+
+
+def _train_recording(data, cfg, stop=None, stop_after_step=None):
+    from hqcnn.model import build_model
+    from hqcnn.train import seed_everything, train_model
+
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model, data.in_channels, data.n_classes)
+    recorder = WeightRecorder(model)
+    if stop_after_step is not None:
+        stepper = Recorder(stop_after_step=stop_after_step, stop=stop)
+        recorder.on_batch_end = stepper.on_batch_end
+    return train_model(model, data, cfg.train, recorder, stop), recorder
+
+
+def test_averaging_keeps_the_mean_of_the_last_epochs_weights(small_pneumonia):
+    from hqcnn.train import batch_bounds
+
+    cfg = quick_config(epochs=4, average_last=0.5)
+    result, recorder = _train_recording(small_pneumonia, cfg)
+    assert result.averaged_epochs == (3, 4) and result.kept == "the average of epochs 3–4"
+    for name, param in result.model.named_parameters():
+        expected = (recorder.params[3][name].double() + recorder.params[4][name].double()) / 2
+        torch.testing.assert_close(param.detach().double(), expected, rtol=1e-6, atol=1e-7)
+    # Batch-norm statistics belong to the averaged weights: bn1's running mean is the mean, over the
+    # training batches (cumulative average, no augmentation), of the averaged conv1's batch means.
+    backbone = result.model.backbone
+    x = small_pneumonia.x_train
+    with torch.no_grad():
+        batch_means = torch.stack([backbone.conv1(x[a:b]).mean((0, 2, 3)) for a, b in batch_bounds(len(x), 32)])
+    torch.testing.assert_close(backbone.bn1.running_mean, batch_means.mean(0), rtol=1e-4, atol=1e-5)
+    assert result.val and 0 <= result.val["accuracy"] <= 1
+
+
+def test_averaging_fraction_picks_the_epochs(small_pneumonia):
+    from hqcnn.config import TrainConfig
+    from hqcnn.train import averaging_start
+
+    assert averaging_start(TrainConfig(epochs=10)) is None
+    assert averaging_start(TrainConfig(epochs=10, average_last=0.5)) == 6
+    assert averaging_start(TrainConfig(epochs=33, average_last=0.5)) == 18  # 16 of 33 (round half to even)
+    assert averaging_start(TrainConfig(epochs=1, average_last=0.1)) == 1  # at least the last epoch
+    with pytest.raises(Exception, match="average_last"):
+        TrainConfig(average_last=1.0)
+
+
+def test_stop_before_averaging_keeps_the_best_epoch_and_during_it_the_average(small_pneumonia):
+    stop = threading.Event()
+    early, _ = _train_recording(small_pneumonia, quick_config(epochs=4, average_last=0.5), stop, stop_after_step=4)
+    assert early.averaged_epochs is None and "best on validation AUC" in early.stop_reason
+
+    stop = threading.Event()
+    late, rec = _train_recording(small_pneumonia, quick_config(epochs=4, average_last=0.5), stop, stop_after_step=10)
+    # 3 steps per epoch: epoch 3 completes (step 9), the flag stops epoch 4 after its first step
+    assert late.averaged_epochs == (3, 3) and "epoch 3 (averaging)" in late.stop_reason
+    for name, param in late.model.named_parameters():
+        torch.testing.assert_close(param.detach(), rec.params[3][name])
+
+
+def test_averaged_runs_are_deterministic(small_pneumonia):
+    a = run(quick_config(epochs=3, average_last=0.5), data=small_pneumonia)
+    b = run(quick_config(epochs=3, average_last=0.5), data=small_pneumonia)
+    assert a.test == b.test and a.result.averaged_epochs == (2, 3)
+    assert a.metrics_json()["kept"] == "the average of epochs 2–3"
+
+
+def test_a_last_batch_of_one_image_joins_the_previous_batch(small_pneumonia):
+    from hqcnn.train import batch_bounds
+
+    assert batch_bounds(65, 32) == [(0, 32), (32, 65)]
+    assert batch_bounds(64, 32) == [(0, 32), (32, 64)]
+    assert batch_bounds(1, 32) == [(0, 1)]
+    odd = small_pneumonia.__class__(**{**small_pneumonia.__dict__})
+    odd.x_train, odd.y_train = small_pneumonia.x_train[:65], small_pneumonia.y_train[:65]
+    rec = Recorder()
+    outcome = run(quick_config(epochs=1), data=odd, callback=rec)  # batch norm would fail on a batch of one
+    assert rec.total == (2, 2) and outcome.result.history[0]["partial"] is False

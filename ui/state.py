@@ -28,6 +28,7 @@ from hqcnn.config import (
     RunConfig,
     TrainConfig,
 )
+from hqcnn.recipes import AVERAGE_LAST
 
 SETTINGS_KEY = "settings"
 URL_READ_KEY = "_url_read"
@@ -68,6 +69,7 @@ SETTINGS: dict[str, Setting] = {
     "lr": Setting(3e-3, float, bounds=(1e-5, 0.1)),
     "batch_size": Setting(128, int, choices=(16, 32, 64, 128, 256)),
     "seed": Setting(0, int, bounds=(0, 10_000)),
+    "average": Setting(False, _bool),  # keep the average of the second half of training, not the best epoch
     "twin": Setting(False, _bool),
 }
 
@@ -174,5 +176,11 @@ def run_config() -> RunConfig:
             entangler=v["entangler"],
             encoding=v["encoding"],
         ),
-        train=TrainConfig(epochs=v["epochs"], lr=v["lr"], batch_size=v["batch_size"], seed=v["seed"]),
+        train=TrainConfig(
+            epochs=v["epochs"],
+            lr=v["lr"],
+            batch_size=v["batch_size"],
+            seed=v["seed"],
+            average_last=AVERAGE_LAST if v["average"] else 0.0,
+        ),
     )

@@ -91,7 +91,7 @@ class TrainingJob:
         return self
 
     def stop(self) -> None:
-        """Ask the loop to stop after the current batch; the best model so far is kept."""
+        """Ask the loop to stop after the current batch; a usable model is kept (see hqcnn.train)."""
         self.stop_event.set()
 
     @property
