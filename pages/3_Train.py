@@ -25,7 +25,14 @@ LIVE_REFRESH_S = 1.0
 LIVE_MAX_POINTS = 400
 
 c1, c2, c3, c4 = st.columns(4)
-state.bind(c1.slider, "epochs", "Epochs", min_value=1, max_value=50, help="Passes over the training images.")
+state.bind(
+    c1.slider,
+    "epochs",
+    "Epochs",
+    min_value=1,
+    max_value=int(state.SETTINGS["epochs"].bounds[1]),  # as high as a link may ask; the recipe asks up to 60
+    help="Passes over the training images.",
+)
 state.bind(
     c2.select_slider,
     "lr",

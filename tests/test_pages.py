@@ -121,6 +121,21 @@ def test_short_training_run_shows_metrics_and_charts():
     assert len(at.get("download_button")) == 1
 
 
+def test_recipe_button_turns_on_averaging_and_the_result_says_what_was_kept():
+    at = open_page("pages/3_Train.py", dataset="breastmnist", train_per_class=20)
+    assert at.checkbox(key="w_average").value is False
+    at.button(key="recipe_button").click().run()
+    assert_clean(at)
+    settings = at.session_state["settings"]
+    assert settings["average"] is True and settings["lr"] == 1e-2 and settings["batch_size"] == 32
+    assert at.checkbox(key="w_average").value is True
+    at.slider(key="w_epochs").set_value(2).run()
+    at.button(key="train_button").click().run()
+    wait_for_training(at)
+    assert_clean(at)
+    assert any("kept epoch 2 (averaging)" in c.value for c in at.caption)
+
+
 @pytest.fixture(scope="module")
 def trained_model(small_pneumonia) -> TrainedModel:
     return TrainedModel.from_outcome(run(quick_config(), data=small_pneumonia))
