@@ -3,6 +3,7 @@
     python benchmarks/recipe.py                      # 3 seeds × 3 datasets, hybrid model
     python benchmarks/recipe.py --models hybrid classical --json results.json
     python benchmarks/recipe.py --first-seed 10 --seeds 8 --set average_last=0 --set lr=0.003   # a variant
+    python benchmarks/recipe.py --datasets breastmnist --model-set "channels=[32,64]"          # a wider backbone
 
 The recipe was chosen on seeds 10–17 (variants compared with --set); the README reports seeds 0–2.
 
@@ -53,11 +54,19 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="override a TrainConfig field of the recipe, e.g. average_last=0 (repeatable)",
     )
+    parser.add_argument(
+        "--model-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a ModelConfig field, e.g. channels=[32,64] (repeatable)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the machine has 2 cores)")
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = dict(_parse_override(text) for text in args.set)
+    model_overrides = dict(_parse_override(text) for text in args.model_set)
 
     rows = []
     print("| dataset | model | params | test ACC | test AUC | train s | ResNet-18 ACC / AUC |")
@@ -68,7 +77,7 @@ def main() -> None:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 config = RunConfig(
                     data=DataConfig(dataset=dataset, seed=seed),
-                    model=ModelConfig(kind=kind),
+                    model=ModelConfig(kind=kind, **model_overrides),
                     train=recommended_train_config(get_info(dataset).n_samples["train"], seed=seed, **overrides),
                 )
                 started = time.perf_counter()
