@@ -68,7 +68,9 @@ class TrainResult:
         """Which weights `model` holds, in words."""
         if self.averaged_epochs:
             first, last = self.averaged_epochs
-            return f"the average of epochs {first}–{last}" if first != last else f"epoch {last} (averaging)"
+            return (
+                f"the average of epochs {first}–{last}" if first != last else f"epoch {last}, the only epoch averaged"
+            )
         return f"epoch {self.best_epoch}, the best on validation AUC"
 
 

@@ -139,6 +139,9 @@ def live_progress() -> None:
             hybrid.epochs,
             accuracies=hybrid.accuracies,
             twin=twin_series,
+            averaged_steps=(
+                (hybrid.averaged_from_step, hybrid.total_steps) if hybrid.averaged_from_step is not None else None
+            ),
             max_points=LIVE_MAX_POINTS,
         ),
         key="live_curves",

@@ -110,6 +110,6 @@ def test_train_with_averaging_reports_what_it_kept(tmp_path):
         "--batch-size", "16", "--average-last", "0.5", "--out", str(out), "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "kept epoch 2 (averaging)" in done.stdout
+    assert "kept epoch 2, the only epoch averaged" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["averaged_epochs"] == [2, 2] and set(metrics["val"]) == {"accuracy", "auc"}

@@ -133,7 +133,9 @@ def test_recipe_button_turns_on_averaging_and_the_result_says_what_was_kept():
     at.button(key="train_button").click().run()
     wait_for_training(at)
     assert_clean(at)
-    assert any("kept epoch 2 (averaging)" in c.value for c in at.caption)
+    assert any("kept epoch 2, the only epoch averaged" in c.value for c in at.caption)
+    live = at.get("plotly_chart")[0].proto.spec
+    assert "weights averaged into the kept model" in live  # the averaged stretch is shaded
 
 
 @pytest.fixture(scope="module")

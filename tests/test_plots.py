@@ -242,6 +242,19 @@ def test_training_curves_single_run(rng: np.random.Generator) -> None:
     assert fig.layout.legend.orientation == "h"
 
 
+def test_training_curves_shade_the_averaged_stretch(rng: np.random.Generator) -> None:
+    run = _run(rng, 120, 4)
+    fig = plots.training_curves(run["steps"], run["losses"], run["epochs"], run["accuracies"], averaged_steps=(60, 120))
+    check_house_rules(fig)
+    shaded = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert len(shaded) == 2  # loss and accuracy rows
+    assert all((shape.x0, shape.x1) == (60, 120) for shape in shaded)
+    labels = [a.text for a in fig.layout.annotations if a.text == "weights averaged into the kept model"]
+    assert len(labels) == 1  # said once, not on every row
+    plain = plots.training_curves(run["steps"], run["losses"], run["epochs"], run["accuracies"])
+    assert not [shape for shape in plain.layout.shapes if shape.type == "rect"]
+
+
 @pytest.mark.parametrize(("n_steps", "dtick"), [(4, 1), (10, 1), (16, 2), (25, 5)])
 def test_training_curves_short_runs_have_whole_step_ticks(rng: np.random.Generator, n_steps: int, dtick: int) -> None:
     """A run of a few batches must not show ticks at step 1.5, 2.5, ..."""

@@ -154,7 +154,7 @@ def test_stop_before_averaging_keeps_the_best_epoch_and_during_it_the_average(sm
     stop = threading.Event()
     late, rec = _train_recording(small_pneumonia, quick_config(epochs=4, average_last=0.5), stop, stop_after_step=10)
     # 3 steps per epoch: epoch 3 completes (step 9), the flag stops epoch 4 after its first step
-    assert late.averaged_epochs == (3, 3) and "epoch 3 (averaging)" in late.stop_reason
+    assert late.averaged_epochs == (3, 3) and "epoch 3, the only epoch averaged" in late.stop_reason
     for name, param in late.model.named_parameters():
         torch.testing.assert_close(param.detach(), rec.params[3][name])
 

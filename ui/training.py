@@ -23,7 +23,7 @@ import torch
 
 from hqcnn.config import RunConfig
 from hqcnn.errors import HQCNNError
-from hqcnn.train import Callback, RunOutcome, run
+from hqcnn.train import Callback, RunOutcome, averaging_start, run
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Progress:
     losses: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    averaged_from_step: int | None = None  # weights from this step on are averaged into the kept model
 
 
 class _Recorder(Callback):
@@ -52,8 +53,12 @@ class _Recorder(Callback):
         self.job, self.name = job, name
 
     def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None:
+        first_averaged = averaging_start(self.job.config.train)
         with self.job.lock:
-            self.job.progress[self.name].total_steps = total_steps
+            p = self.job.progress[self.name]
+            p.total_steps = total_steps
+            if first_averaged is not None:
+                p.averaged_from_step = (first_averaged - 1) * steps_per_epoch
 
     def on_batch_end(self, step: int, loss: float, accuracy: float) -> None:
         with self.job.lock:

@@ -149,6 +149,7 @@ def training_curves(
     *,
     name: str = "hybrid",
     baseline_accuracy: float | None = None,
+    averaged_steps: tuple[int, int] | None = None,
     smoothing: float = 0.9,
     max_points: int = 2000,
 ) -> go.Figure:
@@ -164,6 +165,8 @@ def training_curves(
             "accuracies", "epochs", "name"} ("name" defaults to "classical twin").
         name: legend name of the main run.
         baseline_accuracy: e.g. the majority-class accuracy; drawn as a dotted reference line.
+        averaged_steps: (first, last) step of the stretch whose weights are averaged into the kept
+            model; shaded on both rows.
         smoothing: EMA weight in [0, 1); higher is smoother.
         max_points: per-batch curves longer than this are thinned evenly (light figures).
     """
@@ -194,6 +197,22 @@ def training_curves(
             row=2,
             col=1,
         )
+    if averaged_steps is not None:
+        # A shaded band on both rows (shapes, not traces: the legend lists only curves), labelled
+        # once, on the loss row.
+        for row, label in ((1, {"annotation_text": "weights averaged into the kept model"}), (2, {})):
+            fig.add_vrect(
+                x0=averaged_steps[0],
+                x1=averaged_steps[1],
+                fillcolor=_REFERENCE_GRAY,
+                opacity=0.15,
+                line_width=0,
+                layer="below",
+                annotation_position="top left",
+                row=row,
+                col=1,
+                **label,
+            )
     if not len(fig.data):
         _placeholder(fig, "Waiting for the first training batch…")
     fig.update_yaxes(title_text="loss (cross-entropy)", rangemode="tozero", row=1, col=1)
