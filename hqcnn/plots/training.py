@@ -199,8 +199,9 @@ def training_curves(
         )
     if averaged_steps is not None:
         # A shaded band on both rows (shapes, not traces: the legend lists only curves), labelled
-        # once, on the loss row.
-        for row, label in ((1, {"annotation_text": "weights averaged into the kept model"}), (2, {})):
+        # once, on the loss row (annotation arguments without a text would add plotly's "new text").
+        label = {"annotation_text": "weights averaged into the kept model", "annotation_position": "top left"}
+        for row, annotation in ((1, label), (2, {})):
             fig.add_vrect(
                 x0=averaged_steps[0],
                 x1=averaged_steps[1],
@@ -208,10 +209,9 @@ def training_curves(
                 opacity=0.15,
                 line_width=0,
                 layer="below",
-                annotation_position="top left",
                 row=row,
                 col=1,
-                **label,
+                **annotation,
             )
     if not len(fig.data):
         _placeholder(fig, "Waiting for the first training batch…")
