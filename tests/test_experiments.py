@@ -217,7 +217,7 @@ def test_save_and_load_round_trip(results, tmp_path):
         assert ex.Preset.from_dict(loaded.preset) == TINY
         assert ex.ExperimentConfig.from_dict(loaded.config) == CONFIG
         header = (folder / "results.csv").read_text().splitlines()[0].split(",")
-        assert {"model", "condition", "seed", "accuracy", "auc"} <= set(header)
+        assert {"model", "condition", "seed", "accuracy", "auc", "kept"} <= set(header)
         assert len((folder / "results.csv").read_text().splitlines()) == len(result.rows) + 1
     assert [p.name for p in ex.list_runs(tmp_path)][0] == "paired"  # newest first
 

@@ -134,6 +134,7 @@ class _Runner:
                 "quantum_params": outcome.params.quantum,
                 "epochs": outcome.config.train.epochs,
                 "best_epoch": outcome.result.best_epoch,
+                "kept": outcome.result.kept,  # the best epoch or the averaged epochs that were tested
                 "seconds": outcome.seconds,
                 "seconds_per_epoch": outcome.result.seconds_per_epoch,
             }
