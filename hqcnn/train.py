@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from hqcnn.config import RunConfig, TrainConfig
 from hqcnn.metrics import classification_metrics
@@ -135,53 +135,6 @@ def averaging_start(cfg: TrainConfig) -> int | None:
     return cfg.epochs - max(1, round(cfg.epochs * cfg.average_last)) + 1
 
 
-class WeightAverage:
-    """Running mean of a model's parameters, taken at the end of epochs (in float64)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.epochs: list[int] = []
-
-    def add(self, model: nn.Module, epoch: int) -> None:
-        """Add the current parameters of `model`, reached at the end of `epoch`."""
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                value = param.detach().double()
-                self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
-        self.epochs.append(epoch)
-
-    def load_into(self, model: nn.Module, x_train: torch.Tensor, batch_size: int) -> None:
-        """Give `model` the mean parameters, then batch-norm statistics that match them."""
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                param.copy_(self.sums[name] / len(self.epochs))
-        recompute_batch_norm(model, x_train, batch_size)
-
-
-@torch.no_grad()
-def recompute_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
-    """Set every batch-norm layer's running statistics to those of `x` under the current weights.
-
-    Averaged weights never ran during training, so the statistics kept from the last epoch would
-    not match them (as torch.optim.swa_utils.update_bn; here without augmentation, in batches).
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # None: a cumulative mean over all batches, not an exponential one
-    was_training = model.training
-    model.train()
-    device = next(model.parameters()).device
-    for start, stop in batch_bounds(len(x), batch_size):
-        model(x[start:stop].to(device))
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    model.train(was_training)
-
-
 def _class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     counts = torch.bincount(y, minlength=n_classes).float().clamp(min=1)
     return counts.sum() / (n_classes * counts)
@@ -214,7 +167,8 @@ def train_model(
     steps_per_epoch = len(bounds)
     total_steps = steps_per_epoch * cfg.epochs
     average_from = averaging_start(cfg)
-    average = WeightAverage()
+    averaged: AveragedModel | None = None  # created at the first averaged epoch
+    averaged_epochs: list[int] = []
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = (
@@ -281,24 +235,30 @@ def train_model(
             best_score, result.best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
         if average_from is not None and epoch >= average_from and not row["partial"]:
-            average.add(model, epoch)
+            averaged = averaged or AveragedModel(model)
+            averaged.update_parameters(model)
+            averaged_epochs.append(epoch)
         callback.on_epoch_end(epoch, row)
         if stop.is_set():
             break
 
     result.stopped = stop.is_set()
     failed = result.stop_reason is not None  # a non-finite loss: keep the best epoch, whatever the config
-    if average.epochs and not failed:
-        average.load_into(model, x_train, cfg.batch_size)
-        result.averaged_epochs = (average.epochs[0], average.epochs[-1])
+    if averaged is not None and not failed:
+        model.load_state_dict(averaged.module.state_dict())
+        # Averaged weights never ran during training, so batch norm needs statistics that match
+        # them: one pass over the training images, without augmentation.
+        update_bn((x_train[a:b] for a, b in bounds), model, device)
+        result.averaged_epochs = (averaged_epochs[0], averaged_epochs[-1])
+        val = evaluate(model, data.x_val, data.y_val)
+        result.val = {"accuracy": val["accuracy"], "auc": val["auc"]}
     else:
         model.load_state_dict(best_state)
+        if result.history:  # the best epoch was validated already
+            result.val = {"accuracy": result.best["val_accuracy"], "auc": result.best["val_auc"]}
     if result.stopped and not failed:
         result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; kept {result.kept}."
     model.eval()
-    if result.history:
-        val = evaluate(model, data.x_val, data.y_val)
-        result.val = {"accuracy": val["accuracy"], "auc": val["auc"]}
     full_epochs = [s for s, row in zip(train_seconds, result.history, strict=False) if not row["partial"]]
     result.seconds_per_epoch = float(np.mean(full_epochs or train_seconds or [0.0]))
     return result
