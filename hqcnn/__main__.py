@@ -90,11 +90,7 @@ def _train_config(args: argparse.Namespace, data: DataConfig) -> TrainConfig:
         from hqcnn.data import get_info
         from hqcnn.recipes import recommended_train_config
 
-        info = get_info(data.dataset)
-        n_train = info.n_samples["train"]
-        if data.train_per_class:
-            n_train = min(n_train, data.train_per_class * info.n_classes)
-        base = recommended_train_config(n_train)
+        base = recommended_train_config(get_info(data.dataset).training_images(data.train_per_class))
     else:
         base = TrainConfig()
     given = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "average_last": args.average_last}

@@ -61,6 +61,11 @@ class DatasetInfo:
         """Number of classes."""
         return len(self.label_names)
 
+    def training_images(self, per_class: int | None = None) -> int:
+        """How many images a run trains on: the whole train split, or at most `per_class` per class."""
+        n = self.n_samples["train"]
+        return min(n, per_class * self.n_classes) if per_class else n
+
 
 def _catalogue() -> dict[str, DatasetInfo]:
     sets = {}

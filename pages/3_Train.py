@@ -56,10 +56,7 @@ state.bind(
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
 
-info = get_info(values["dataset"])
-n_train = info.n_samples["train"]
-if values["train_per_class"]:
-    n_train = min(n_train, values["train_per_class"] * info.n_classes)
+n_train = get_info(values["dataset"]).training_images(values["train_per_class"])
 recipe = recommended_train_config(n_train)
 
 

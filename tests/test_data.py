@@ -98,6 +98,8 @@ def test_catalogue_has_the_single_label_2d_sets():
     assert breast.task == "binary-class"
     assert breast.label_names == ("malignant", "normal, benign")
     assert breast.n_classes == 2
+    assert breast.training_images() == breast.training_images(None) == 546
+    assert breast.training_images(20) == 40 and breast.training_images(1000) == 546
     assert data.get_info("retinamnist").n_channels == 3
 
 
