@@ -91,14 +91,16 @@ def test_class_weights_and_constant_schedule(small_pneumonia):
     assert outcome.result.history
 
 
-class WeightRecorder(Callback):
-    """Copies the model's parameters and the batch-norm layers' state at the end of every epoch."""
+class WeightRecorder(Recorder):
+    """A Recorder that also copies the model's parameters at the end of every epoch."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, stop_after_step: int | None = None, stop: threading.Event | None = None) -> None:
+        super().__init__(stop_after_step, stop)
         self.model = model
         self.params: dict[int, dict[str, torch.Tensor]] = {}
 
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        super().on_epoch_end(epoch, metrics)
         self.params[epoch] = {n: p.detach().clone() for n, p in self.model.named_parameters()}
 
 
@@ -108,10 +110,7 @@ def _train_recording(data, cfg, stop=None, stop_after_step=None):
 
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model, data.in_channels, data.n_classes)
-    recorder = WeightRecorder(model)
-    if stop_after_step is not None:
-        stepper = Recorder(stop_after_step=stop_after_step, stop=stop)
-        recorder.on_batch_end = stepper.on_batch_end
+    recorder = WeightRecorder(model, stop_after_step, stop)
     return train_model(model, data, cfg.train, recorder, stop), recorder
 
 
