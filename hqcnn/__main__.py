@@ -77,9 +77,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _dataset_key(dataset: str) -> str:
     """A folder given on the command line becomes an absolute path, so the saved model still finds it."""
     from hqcnn.data import DATASETS
-    from hqcnn.folder_data import is_folder_key
+    from hqcnn.folder_data import is_folder_key, is_upload_key
 
-    if dataset in DATASETS or not is_folder_key(dataset):
+    if dataset in DATASETS or is_upload_key(dataset) or not is_folder_key(dataset):
         return dataset
     return str(Path(dataset).expanduser().resolve())
 
@@ -150,6 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hqcnn.train import Callback, run
 
     config = run_config_from_args(args)
+    # Before any data is read or any epoch run: a bad --out costs a second, not a whole training.
+    checkpoint.check_out_folder(args.out, args.overwrite)
     data = prepare(config.data)
 
     class TqdmCallback(Callback):
@@ -171,7 +173,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome = run(config, data=data, callback=callback)
     callback.bar.close()
     metrics = outcome.metrics_json()
-    out = checkpoint.save(args.out, outcome.result.model, config, checkpoint.ModelMeta.from_data(data), metrics)
+    meta = checkpoint.ModelMeta.from_data(data)
+    out = checkpoint.save(args.out, outcome.result.model, config, meta, metrics, overwrite=args.overwrite)
     print(f"kept {outcome.result.kept}; trained in {outcome.seconds:.1f} s; saved to {out}")
     _print_metrics(outcome.test, metrics["params"])
     return 0
@@ -196,9 +199,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bytes(n: int) -> str:
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:,.1f} MB"
+
+
+def _print_cache() -> None:
+    """What the cache folder holds: downloads, uploads (against their limit), folder caches."""
+    import time
+
+    from hqcnn import cache
+    from hqcnn.folder_data import upload_store
+
+    held = cache.report()
+    print(f"\nCache folder {held.folder} (set HQCNN_DATA_DIR to move it):")
+    print("  downloaded MedMNIST files:" + ("" if held.downloads else " none"))
+    for file in held.downloads:
+        print(f"    {file.name:<28}{_bytes(file.bytes):>12}")
+    print("  uploaded datasets (least recently used first):" + ("" if held.uploads else " none"))
+    for up in held.uploads:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(up.last_used))
+        print(f"    {up.key}  {up.title[:30]:<30}{_bytes(up.bytes):>12}  last used {used}")
+    print(
+        f"  uploads and their caches: {_bytes(held.upload_bytes)} of {_bytes(held.upload_limit)} "
+        f"(set {upload_store.ENV_LIMIT}; the least recently used are removed beyond it)"
+    )
+    if held.folder_cache_files:
+        print(f"  caches of your own folders: {held.folder_cache_files} file(s), {_bytes(held.folder_cache_bytes)}")
+
+
+def _clear_cache() -> int:
+    from hqcnn import cache
+
+    removed = cache.clear()
+    for item in removed:
+        print(f"removed {item.what} ({_bytes(item.bytes)})")
+    freed = sum(item.bytes for item in removed)
+    print(f"{len(removed)} item(s) removed, {_bytes(freed)} freed." if removed else "The cache was already empty.")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
-    """List every dataset and whether it is bundled, cached or downloadable."""
+    """List every dataset and whether it is bundled, cached or downloadable, and what the cache holds."""
     from hqcnn.data import DATASETS, dataset_status
+
+    if args.clear_cache:
+        return _clear_cache()
 
     print(f"{'name':<16}{'classes':>8}{'channels':>10}{'train':>8}  {'task':<20}status at 28 px (larger: 64/128/224)")
     for key, info in DATASETS.items():
@@ -209,6 +254,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             f"{info.task:<20}{status} ({larger})"
         )
     print("\nbundled: shipped with the project; cached: downloaded before; downloadable: fetched on first use.")
+    _print_cache()
     return 0
 
 
@@ -272,7 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_train = sub.add_parser("train", help="train a model and save it to a run folder")
     _add_run_options(p_train)
-    p_train.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder to write")
+    p_train.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/demo"),
+        help="run folder to write: a new or empty folder (checked before training starts)",
+    )
+    p_train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run folder already at --out (only once the new one is saved)",
+    )
     p_train.add_argument("--quiet", action="store_true", help="no progress bar")
     p_train.set_defaults(func=cmd_train)
 
@@ -281,7 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--json", action="store_true")
     p_eval.set_defaults(func=cmd_evaluate)
 
-    p_data = sub.add_parser("datasets", help="list datasets: bundled, cached or downloadable")
+    p_data = sub.add_parser("datasets", help="list datasets: bundled, cached or downloadable; what the cache holds")
+    p_data.add_argument(
+        "--clear-cache",
+        action="store_true",
+        help="delete uploaded datasets, folder caches and downloaded MedMNIST files from the cache folder "
+        "(never the bundled files or your own folders)",
+    )
     p_data.set_defaults(func=cmd_datasets)
 
     p_bench = sub.add_parser("bench", help="speed and memory beside the PennyLane baseline")

@@ -4,9 +4,10 @@ Three small sets ship with the project (assets/medmnist/); every other 2D MedMNI
 downloaded on demand into a cache folder and checked against the MD5 that medmnist publishes.
 Arrays are read through medmnist's own dataset classes, never with pickle allowed.
 
-A dataset key that is a folder path instead of a MedMNIST name is the user's own images, one
-sub-folder per class (see hqcnn.folder_data): `get_info`, `dataset_status`, `load_arrays`,
-`prepare` and `prepare_split` accept it alike. A folder has one stored resolution, so the size /
+A dataset key that is a folder path or an upload key ("upload:<16 hex digits>", an uploaded .zip)
+instead of a MedMNIST name is the user's own images, one sub-folder per class (see
+hqcnn.folder_data): `get_info`, `dataset_status`, `load_arrays`, `prepare` and `prepare_split`
+accept it alike. A folder has one stored resolution, so the size /
 `DataConfig.source_size` argument is ignored for it; `preprocess` resizes to `image_size` as usual.
 """
 
@@ -94,7 +95,7 @@ DATASETS: dict[str, DatasetInfo] = _catalogue()
 
 
 def _is_folder(key: object) -> bool:
-    """True for the path of a folder of the user's own images (not a MedMNIST name)."""
+    """True for the user's own images: a folder path or an upload key (not a MedMNIST name)."""
     from hqcnn import folder_data
 
     return isinstance(key, str) and key not in DATASETS and folder_data.is_folder_key(key)

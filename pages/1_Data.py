@@ -6,6 +6,7 @@ from ui import state
 from ui.common import class_counts, ensure_dataset, prepared_data, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
+from ui.text import md
 
 st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout="wide")
 st.title("Data")
@@ -51,10 +52,15 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
     if upload is not None and st.session_state.get("_folder_zip_id") != upload.file_id:
         st.session_state["_folder_zip_id"] = upload.file_id  # handled once, even if it fails
         added = None
+        bar = st.progress(0.0, text="Reading your images (once; later runs start at once)…")
         with user_errors(stop=False):
-            key = folder_data.extract_zip(upload.getvalue(), upload.name)
-            _read_folder(key)  # a folder that cannot be used is not added to the list
-            added = key
+            # Unpacked and read in one step: an archive that is no usable dataset leaves nothing on disk.
+            added, _ = folder_data.add_upload(
+                upload.getvalue(),
+                upload.name,
+                progress=lambda done, total: bar.progress(done / total, text=f"Read {done:,} of {total:,} images"),
+            )
+        bar.empty()
         if added:
             add_user_dataset(added)
             st.rerun()  # the sidebar now lists and selects it
@@ -64,17 +70,17 @@ with user_errors():
     if own:
         _read_folder(values["dataset"])
     info = get_info(values["dataset"])
-st.markdown(f"**{info.title}** · task: {info.task} · {info.n_classes} classes · {info.n_channels} channel(s)")
-st.caption(info.description)
+st.markdown(f"**{md(info.title)}** · task: {info.task} · {info.n_classes} classes · {info.n_channels} channel(s)")
+st.caption(md(info.description, limit=2000))
 if own:
     report = folder_data.load(info.key).report
-    st.caption(f"Licence: {info.license}. Source: your own images in {report.folder}.")
+    st.caption(f"Licence: {info.license}. Source: {md(report.folder)}.")
     st.info(
         f"{report.split_rule}: {info.n_samples['train']:,} training, {info.n_samples['val']:,} validation and "
         f"{info.n_samples['test']:,} test images. Images are stored at {report.stored_size}×{report.stored_size} px."
     )
     if skipped := report.skipped_message():
-        st.warning(skipped)
+        st.warning(md(skipped, limit=2000))
 else:
     st.caption(f"Licence: {info.license}. Source: MedMNIST v2 (Yang et al., Scientific Data 2023).")
 

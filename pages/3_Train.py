@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import state
-from ui.common import ensure_dataset, prepared_data, user_errors
+from ui.common import dataset_title, ensure_dataset, user_errors
 from ui.sidebar import render as render_sidebar
 
 st.set_page_config(page_title="Train · HQCNN Explorer", page_icon="🏋️", layout="wide")
@@ -16,7 +16,12 @@ from hqcnn.data import get_info  # noqa: E402
 from hqcnn.folder_data import file_label  # noqa: E402
 from hqcnn.recipes import recommended_train_config  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
+from ui.jobs import SCHEDULER, current_owner, warm_up  # noqa: E402
+from ui.sidebar import require_session_dataset  # noqa: E402
+from ui.text import md  # noqa: E402
 from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
+
+warm_up()  # the worker fork server imports torch once, while the user reads the page
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"
 # Redrawing costs the browser more than the server: once a second and at most a few hundred
@@ -56,7 +61,8 @@ state.bind(
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
 
-n_train = get_info(values["dataset"]).training_images(values["train_per_class"])
+with user_errors():
+    n_train = get_info(values["dataset"]).training_images(values["train_per_class"])
 recipe = recommended_train_config(n_train)
 
 
@@ -82,8 +88,7 @@ if not ensure_dataset(config.data.dataset):
 b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Train", type="primary", disabled=running, key="train_button"):
     with user_errors():
-        data = prepared_data(config.data)
-    job = TrainingJob(config, data, with_twin=values["twin"]).start()
+        job = SCHEDULER.submit(TrainingJob(config, with_twin=values["twin"], owner=current_owner()))
     st.session_state[JOB_KEY] = job
     running = True
 if b2.button(
@@ -99,7 +104,7 @@ def _finish(job: TrainingJob) -> None:
     """Move a finished job's models and curves into the session (once)."""
     if job.error:
         st.session_state["train_error"] = job.error
-    models = {name: TrainedModel.from_outcome(outcome) for name, outcome in job.outcomes.items()}
+    models = dict(job.models)
     if models:
         st.session_state[MODELS_KEY] = models
     st.session_state[CURVES_KEY] = job.snapshot()
@@ -114,7 +119,11 @@ def live_progress() -> None:
     if snapshot is None:
         return
     if job and job.waiting:
-        st.info(f"Waiting for a free training slot: this server trains {MAX_CONCURRENT} model(s) at a time.")
+        running_now, waiting_now = SCHEDULER.busy()
+        st.info(
+            f"Waiting for a free training slot: place {job.queue_place() or 1} of {waiting_now} in the queue. "
+            f"This server runs {MAX_CONCURRENT} training(s) or experiment(s) at a time and serves them in order."
+        )
     for name, p in snapshot.items() if job else ():
         done = p.steps[-1] if p.steps else 0
         text = f"{name}: step {done} of {p.total_steps or '…'}"
@@ -151,7 +160,7 @@ def live_progress() -> None:
 live_progress()
 
 if error := st.session_state.pop("train_error", None):
-    st.error(error, icon="🚫")
+    st.error(md(error, limit=1000), icon="🚫")
 
 models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}
 hybrid = models.get(HYBRID) or next(iter(models.values()), None)
@@ -161,7 +170,7 @@ elif hybrid is not None and not running:
     test = hybrid.metrics["test"]
     if hybrid.metrics.get("stop_reason"):
         st.warning(hybrid.metrics["stop_reason"])
-    st.subheader(f"Test results on {get_info(hybrid.meta.dataset).title} ({test['n']} test images)")
+    st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
     for col, key, label in zip(
@@ -225,9 +234,11 @@ with st.expander("Load a model saved earlier"):
     if uploaded is not None and st.session_state.get("_loaded_upload") != uploaded.file_id:
         with user_errors(stop=False):
             saved = TrainedModel.from_checkpoint(from_zip(uploaded.getvalue()))
+            require_session_dataset(saved.meta.dataset, "This model")
             st.session_state[MODELS_KEY] = {HYBRID if saved.config.model.kind == "hybrid" else TWIN: saved}
             st.session_state.pop(CURVES_KEY, None)  # the curves belonged to the previous model
             st.session_state["_loaded_upload"] = uploaded.file_id
             st.success(
-                f"Loaded a {saved.config.model.kind} model for {saved.meta.dataset}. Open Explain to explore it."
+                f"Loaded a {saved.config.model.kind} model for {md(dataset_title(saved.meta.dataset))}. "
+                "Open Explain to explore it."
             )

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui.common import user_errors
+from ui.common import dataset_title, user_errors
 from ui.sidebar import render as render_sidebar
+from ui.text import md
 
 st.set_page_config(page_title="Explain · HQCNN Explorer", page_icon="🔍", layout="wide")
 st.title("Explain a prediction")
@@ -27,7 +28,7 @@ meta, config, model = trained.meta, trained.config, trained.model
 labels = list(meta.label_names)
 is_hybrid = config.model.kind == "hybrid"
 st.caption(
-    f"{name} model ({trained.source}) for {meta.dataset}: {config.model.n_qubits} qubits, depth {config.model.depth}, "
+    f"{name} model ({trained.source}) for {md(dataset_title(meta.dataset))}: {config.model.n_qubits} qubits, depth {config.model.depth}, "
     f"{meta.image_size}×{meta.image_size} px input."
 )
 
@@ -98,14 +99,14 @@ with user_errors():
 left, right = st.columns([1, 2])
 left.image(
     display,
-    caption="Model input" + (f" · true class: {labels[true_label]}" if true_label is not None else ""),
+    caption="Model input" + (f" · true class: {md(labels[true_label])}" if true_label is not None else ""),
     clamp=True,
     width="stretch",
 )
 right.plotly_chart(plots.class_probabilities(prediction.probabilities, labels), key="probabilities")
 right.caption(
-    f"Predicted: **{labels[prediction.label_index]}**"
-    + (f" (true: {labels[true_label]})" if true_label is not None else "")
+    f"Predicted: **{md(labels[prediction.label_index])}**"
+    + (f" (true: {md(labels[true_label])})" if true_label is not None else "")
     + ". Probabilities from a small research model: not a diagnosis."
 )
 
@@ -132,7 +133,7 @@ def saliency_panel() -> None:
             plots.saliency_overlay(
                 display,
                 explain.normalise_map(attribution),
-                f"{explain.ATTRIBUTIONS[method].label} for '{labels[int(target)]}'",
+                f"{explain.ATTRIBUTIONS[method].label} for '{plots.plain([labels[int(target)]])[0]}'",
             ),
             key="saliency",
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from typing import Any
 
@@ -18,9 +16,12 @@ st.title("Experiments")
 values = render_sidebar()
 
 from hqcnn import experiments as ex  # noqa: E402
-from hqcnn.errors import HQCNNError  # noqa: E402
+from ui.experiment_job import ExperimentJob  # noqa: E402
+from ui.jobs import SCHEDULER, current_owner, warm_up  # noqa: E402
+from ui.sidebar import require_session_dataset  # noqa: E402
+from ui.text import md  # noqa: E402
 
-log = logging.getLogger("hqcnn.app")
+warm_up()
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
 JOB_KEY = "experiment_job"
@@ -40,60 +41,6 @@ QUICK_SECONDS = {
 }
 
 
-class ExperimentJob:
-    """One experiment on a worker thread; the thread calls no Streamlit function."""
-
-    def __init__(self, name: str, config: ex.ExperimentConfig, preset: ex.Preset) -> None:
-        self.name = name
-        self.config = config
-        self.preset = preset
-        self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.progress: tuple[float, int, str] = (0.0, 1, "starting…")
-        self.result: ex.ExperimentResult | None = None
-        self.folder: str | None = None
-        self.error: str | None = None
-        self.started = time.monotonic()
-        self._thread = threading.Thread(target=self._work, name=f"hqcnn-experiment-{name}", daemon=True)
-
-    def start(self) -> ExperimentJob:
-        self._thread.start()
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def snapshot(self) -> tuple[float, int, str]:
-        with self.lock:
-            return self.progress
-
-    def _report(self, done: float, total: int, message: str) -> None:
-        with self.lock:
-            self.progress = (done, total, message)
-
-    def _work(self) -> None:
-        try:
-            result = ex.run_experiment(self.name, self.config, self.preset, self._report, self.stop_event)
-            folder = ex.default_folder(result)
-            try:
-                result.save(folder)
-                self.folder = str(folder)
-            except HQCNNError as err:  # the results are still shown, only not saved
-                self.error = str(err)
-            self.result = result
-        except HQCNNError as err:
-            self.error = str(err)
-        except Exception as err:  # the page shows a message, never a traceback
-            log.exception("experiment failed")
-            self.error = (
-                f"The experiment failed unexpectedly ({type(err).__name__}). The details are in the server log."
-            )
-
-
 def _presets() -> dict[str, ex.Preset]:
     return {**ex.PRESETS, **st.session_state.get(EXTRA_PRESETS_KEY, {})}
 
@@ -103,6 +50,8 @@ def _results() -> dict[str, ex.ExperimentResult]:
 
 
 def _show(result: ex.ExperimentResult) -> None:
+    """Show `result` in this session (results from files only on datasets this session may use)."""
+    require_session_dataset(result.dataset, "This result")
     _results()[result.name] = result
 
 
@@ -169,7 +118,8 @@ c5.caption(f"**{preset.name}** preset: {preset.description or 'custom'}. Time: {
 st.caption(
     f"Runs on **{values['dataset']}** with the hybrid set in the sidebar ({model.n_qubits} qubits, depth "
     f"{model.depth}, {model.n_features} features, {model.entangler} entangler, {model.encoding} encoding) and "
-    f"its classical twin. Results are saved under `{ex.runs_dir()}`. Same settings and seeds, same numbers."
+    "its classical twin. Results stay in this browser session (download them below to keep them). "
+    "Same settings and seeds, same numbers."
 )
 
 available = ensure_dataset(values["dataset"])
@@ -182,7 +132,7 @@ if b1.button("Run", type="primary", disabled=running or not available, key="exp_
             base_seed=int(base_seed),
             model=model,
         )
-        job = ExperimentJob(name, config, preset).start()
+        job = SCHEDULER.submit(ExperimentJob(name, config, preset, owner=current_owner()))
     st.session_state[JOB_KEY] = job
     running = True
 if b2.button("Stop", disabled=not running, key="exp_stop", help="Stops after the current batch; keeps finished runs."):
@@ -194,9 +144,9 @@ def _finish(job: ExperimentJob) -> None:
     if job.result is not None:
         _show(job.result)
         state_text = "stopped early: partial results" if job.result.stopped else "finished"
-        where = f"saved to `{job.folder}`" if job.folder else "not saved"
         st.session_state[MESSAGE_KEY] = (
-            f"{job.result.title}: {state_text} in {job.result.seconds:.0f} s, {len(job.result.rows)} result rows, {where}."
+            f"{job.result.title}: {state_text} in {job.result.seconds:.0f} s, {len(job.result.rows)} result rows. "
+            "They stay in this session: download them below to keep them."
         )
     if job.error:
         st.session_state["experiment_error"] = job.error
@@ -210,7 +160,12 @@ def live_progress() -> None:
     if job is None:
         return
     done, total, message = job.snapshot()
-    elapsed = time.monotonic() - job.started
+    if job.waiting:
+        st.info(
+            f"Waiting for a free slot: place {job.queue_place() or 1} in the queue. This server runs "
+            f"{SCHEDULER.slots} training(s) or experiment(s) at a time and serves them in order."
+        )
+    elapsed = time.time() - (job.started_at or time.time())
     st.progress(min(done / total, 1.0) if total else 0.0, text=f"{message} · {elapsed:.0f} s")
     if not job.running:
         _finish(job)
@@ -222,40 +177,38 @@ live_progress()
 if message := st.session_state.pop(MESSAGE_KEY, None):
     st.success(message)
 if error := st.session_state.pop("experiment_error", None):
-    st.error(error, icon="🚫")
+    st.error(md(error, limit=1000), icon="🚫")
 
 # ---------------------------------------------------------------------------------------------
 # Load saved results
 # ---------------------------------------------------------------------------------------------
 
 with st.expander("Load saved results", expanded=not _results()):
-    saved = ex.list_runs()
+    # Only results published with the app are listed: results other users ran on this server
+    # belong to their sessions (and may name their own datasets).
+    saved = ex.list_runs(ex.published_dir())
     if saved:
-        choice = st.selectbox(
-            f"Run folders in {ex.runs_dir()}",
-            saved,
-            format_func=lambda p: p.name,
-            key="exp_saved",
-        )
+        choice = st.selectbox("Published results", saved, format_func=lambda p: p.name, key="exp_saved")
         l1, l2 = st.columns(2)
         if l1.button("Load this result", key="exp_load"):
             with user_errors(stop=False):
                 _show(ex.ExperimentResult.load(choice))
         if l2.button("Load the newest result of every experiment", key="exp_load_latest"):
-            newest: dict[str, Any] = {}
+            newest: dict[str, ex.ExperimentResult] = {}
             for folder in saved:  # newest first
                 with user_errors(stop=False):
                     result = ex.ExperimentResult.load(folder)
                     newest.setdefault(result.name, result)
             for result in newest.values():
-                _show(result)
+                with user_errors(stop=False):
+                    _show(result)
     else:
-        st.caption(f"No saved results in {ex.runs_dir()} yet. Run an experiment above or with the command line.")
-    uploaded = st.file_uploader("…or upload a results.json", type=["json"], key="exp_upload")
+        st.caption("No results are published with this app yet. Run an experiment above or upload a results.json.")
+    uploaded = st.file_uploader("…or upload a results.json", type=["json"], key="exp_upload", max_upload_size=20)
     if uploaded is not None and st.session_state.get("_exp_uploaded") != uploaded.file_id:
+        st.session_state["_exp_uploaded"] = uploaded.file_id  # handled once, even if it fails
         with user_errors(stop=False):
-            _show(ex.ExperimentResult.from_json_text(uploaded.getvalue(), uploaded.name))
-            st.session_state["_exp_uploaded"] = uploaded.file_id
+            _show(ex.ExperimentResult.from_json_text(uploaded.getvalue(), "The uploaded file"))
 
 # ---------------------------------------------------------------------------------------------
 # Results
@@ -295,8 +248,8 @@ def _comparison_table(result: ex.ExperimentResult) -> list[dict[str, Any]]:
 def _render(result: ex.ExperimentResult) -> None:
     preset_label = result.preset.get("name", "custom")
     st.caption(
-        f"{result.dataset} · {preset_label} preset · seeds {', '.join(map(str, result.seeds))} · "
-        f"{len(result.rows)} rows · finished {result.finished_at or '?'} in {result.seconds:.0f} s · "
+        f"{md(result.dataset)} · {md(preset_label)} preset · seeds {', '.join(map(str, result.seeds))} · "
+        f"{len(result.rows)} rows · finished {md(result.finished_at or '?')} in {result.seconds:.0f} s · "
         f"model {result.config.get('model', {}).get('n_qubits', '?')} qubits, depth "
         f"{result.config.get('model', {}).get('depth', '?')}"
     )
@@ -313,7 +266,7 @@ def _render(result: ex.ExperimentResult) -> None:
     for fig_name, fig in figs.items():
         st.plotly_chart(fig, key=f"fig_{result.name}_{fig_name}")
     for note in result.notes:
-        st.caption(note)
+        st.caption(md(note, limit=1000))
     st.markdown("**Mean and 95% confidence interval per model and condition**")
     st.dataframe(ex.summary_table(result), hide_index=True, key=f"summary_{result.name}")
     with st.expander(f"All {len(result.comparisons)} paired comparisons, with their tests"):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,3 +119,99 @@ def test_train_with_averaging_reports_what_it_kept(tmp_path):
     assert "kept epoch 2, the only epoch averaged" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["averaged_epochs"] == [2, 2] and set(metrics["val"]) == {"accuracy", "auc"}
+
+
+# --- the run folder: checked before training, written completely or not at all --------------------
+
+TINY = ("--dataset", "breastmnist", "--qubits", "2", "--depth", "1", "--epochs", "1", "--train-per-class", "10",
+        "--batch-size", "16")  # fmt: skip
+RUN_FILES = {"model.safetensors", "config.json", "metrics.json"}
+
+
+def _main(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
+    """`python -m hqcnn` in this process (torch is imported once for all calls), as a CompletedProcess."""
+    from hqcnn.__main__ import main
+
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, captured.out, captured.err)
+
+
+def _refused_before_training(done: subprocess.CompletedProcess, message: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert re.search(message, done.stderr) and "Traceback" not in done.stderr, done.stderr
+    # No progress bar (stderr) and no epoch line (stdout): not one batch was trained.
+    assert "training" not in done.stderr and "epoch" not in done.stdout
+
+
+def _hidden(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_bad_out_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("my notes")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.png").write_bytes(b"not a model")
+    for out, extra, message in [
+        (tmp_path / "notes.txt", [], r"notes.txt is a file, not a folder"),
+        (tmp_path / "notes.txt" / "run", [], r"Cannot create the folder .*notes.txt is a file, not a folder"),
+        (tmp_path / "photos", ["--overwrite"], r"already holds other files \('cat.png'\).*even with --overwrite"),
+    ]:
+        _refused_before_training(_main(capsys, "train", *TINY, "--out", str(out), *extra), message)
+    assert (tmp_path / "notes.txt").read_text() == "my notes"
+    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.png"] and _hidden(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write into any folder")
+def test_unwritable_parent_is_refused_before_training(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        _refused_before_training(
+            _main(capsys, "train", *TINY, "--out", str(locked / "run")), r"Cannot write into .*locked"
+        )
+    finally:
+        locked.chmod(0o700)
+
+
+def test_run_folder_is_replaced_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "runs" / "demo"
+    done = _main(capsys, "train", *TINY, "--seed", "0", "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.iterdir()} == RUN_FILES and _hidden(out.parent) == []
+    before = {name: (out / name).read_bytes() for name in RUN_FILES}
+
+    refused = _main(capsys, "train", *TINY, "--seed", "1", "--out", str(out))
+    _refused_before_training(refused, r"already holds a saved model.*--overwrite")
+    assert {name: (out / name).read_bytes() for name in RUN_FILES} == before
+
+    done = _main(capsys, "train", *TINY, "--seed", "1", "--out", str(out), "--overwrite", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.iterdir()} == RUN_FILES and _hidden(out.parent) == []
+    assert json.loads((out / "config.json").read_text())["config"]["train"]["seed"] == 1
+
+
+def test_failed_save_leaves_no_partial_folder_and_keeps_the_model(tmp_path, monkeypatch, capsys):
+    from hqcnn import checkpoint
+
+    runs, spare = tmp_path / "runs", tmp_path / "spare"
+    runs.mkdir()
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))  # where the fallback folder goes
+    real_open = Path.open
+
+    def disk_full_in_runs(self, mode="r", *args, **kwargs):
+        # The weights and config.json are written, then the disk is full: a failure half-way through.
+        if self.parent.parent == runs and self.name == "metrics.json" and "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", disk_full_in_runs)
+    done = _main(capsys, "train", *TINY, "--out", str(runs / "demo"), "--quiet")
+    err = done.stderr
+    assert done.returncode == 2 and "could not be saved to" in err and "No space left on device" in err, err
+    assert list(runs.iterdir()) == []  # neither the run folder nor a hidden partial one
+    (kept,) = spare.glob("hqcnn-unsaved-run-*")  # other libraries may use the temporary folder too
+    assert f"saved instead to {kept}" in err and {p.name for p in kept.iterdir()} == RUN_FILES
+    assert checkpoint.load(kept).metrics["test"]["accuracy"] >= 0

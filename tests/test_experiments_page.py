@@ -31,7 +31,8 @@ def saved_runs(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def runs_dir(saved_runs, monkeypatch) -> Path:
-    monkeypatch.setenv(ex.RUNS_ENV, str(saved_runs))
+    """The tiny results, published with the app (the only saved results the page lists)."""
+    monkeypatch.setenv(ex.PUBLISHED_ENV, str(saved_runs))
     return saved_runs
 
 
@@ -107,8 +108,9 @@ def wait_for_job(at: AppTest, deadline_s: float = 120) -> None:
         at.run()
 
 
-def test_running_an_experiment_from_the_page_saves_and_shows_it(tmp_path, monkeypatch):
-    monkeypatch.setenv(ex.RUNS_ENV, str(tmp_path))
+def test_running_an_experiment_shows_it_to_its_session_only(tmp_path, monkeypatch):
+    monkeypatch.setenv(ex.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(ex.PUBLISHED_ENV, str(tmp_path / "published"))
     at = open_page(experiment_extra_presets={"tiny": TINY})
     at.selectbox(key="exp_name").set_value("paired").run()
     at.radio(key="exp_preset").set_value("tiny").run()
@@ -120,8 +122,27 @@ def test_running_an_experiment_from_the_page_saves_and_shows_it(tmp_path, monkey
     assert any("Paired comparison: finished" in s.value for s in at.success)
     result = at.session_state["experiment_results"]["paired"]
     assert result.seeds == [0, 1] and len(result.rows) == 4
-    assert [p.parent for p in ex.list_runs(tmp_path)] == [tmp_path]
     assert len(at.get("plotly_chart")) == len(ex.figures(result))
+    # Nothing is written on the server, and another session sees nothing of it.
+    assert not any(tmp_path.rglob("*")), list(tmp_path.rglob("*"))
+    other = open_page()
+    assert_clean(other)
+    assert not other.session_state["experiment_results"]
+    assert any("No results yet" in i.value for i in other.info)
+
+
+def test_an_uploaded_result_on_a_dataset_this_session_did_not_upload_is_refused(runs_dir):
+    folder = next(p for p in ex.list_runs(runs_dir) if p.name.startswith("paired"))
+    text = (folder / "results.json").read_text()
+    at = open_page()
+    for dataset in ("/etc", "/srv/other-class/xrays", "../../secret", "upload:0123456789abcdef"):
+        forged = text.replace('"dataset": "pneumoniamnist"', f'"dataset": "{dataset}"')
+        assert forged != text
+        at.file_uploader(key="exp_upload").set_value(("results.json", forged.encode(), "application/json")).run()
+        assert not at.exception
+        assert any("not available to this session" in e.value for e in at.error)
+        assert all(dataset.split("/")[-1] not in e.value for e in at.error)  # the path is never echoed
+        assert not at.session_state["experiment_results"]
 
 
 def test_stop_button_ends_a_run_early(tmp_path, monkeypatch):

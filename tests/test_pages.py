@@ -12,6 +12,7 @@ from hqcnn import checkpoint
 from hqcnn.train import run
 from tests.conftest import quick_config
 from ui.state import SETTINGS
+from ui.text import md
 from ui.training import HYBRID, TrainedModel
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -187,4 +188,5 @@ def test_bad_link_values_are_clamped_with_a_message():
     values = at.session_state["settings"]
     assert values["n_qubits"] == 8 and values["depth"] == 2 and values["dataset"] == "pneumoniamnist"
     warnings = " ".join(w.value for w in at.warning)
-    assert "n_qubits=99" in warnings and "depth=abc" in warnings and "nosuchmnist" in warnings
+    # The values are quoted as literal text (Markdown-escaped), never as Markdown.
+    assert md("n_qubits=99") in warnings and md("depth=abc") in warnings and "nosuchmnist" in warnings

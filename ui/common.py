@@ -11,6 +11,7 @@ import streamlit as st
 
 from hqcnn.config import DataConfig
 from hqcnn.errors import HQCNNError
+from ui.text import md
 
 log = logging.getLogger("hqcnn.app")
 
@@ -21,7 +22,7 @@ def user_errors(stop: bool = True) -> Iterator[None]:
     try:
         yield
     except HQCNNError as err:
-        st.error(str(err), icon="🚫")
+        st.error(md(err, limit=1000), icon="🚫")  # messages quote file, folder and class names
         if stop:
             st.stop()
     except Exception as err:
@@ -33,6 +34,14 @@ def user_errors(stop: bool = True) -> Iterator[None]:
         )
         if stop:
             st.stop()
+
+
+def dataset_title(key: str) -> str:
+    """A dataset's display name (a MedMNIST title, or an upload's zip name); never raises."""
+    from hqcnn import folder_data
+    from hqcnn.data import DATASETS
+
+    return DATASETS[key].title if key in DATASETS else folder_data.title(key)
 
 
 @st.cache_resource(show_spinner="Preparing images…", max_entries=6)
@@ -71,7 +80,7 @@ def ensure_dataset(dataset: str, source_size: int = 28) -> bool:
         return True
     info = get_info(dataset)
     st.info(
-        f"{info.title} is not on this computer yet. It is downloaded once from the MedMNIST release "
+        f"{md(info.title)} is not on this computer yet. It is downloaded once from the MedMNIST release "
         f"({sum(info.n_samples.values()):,} images) and then works offline."
     )
     if st.button(f"Download {info.title}", key=f"download_{dataset}_{source_size}", type="primary"):

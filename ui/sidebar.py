@@ -5,15 +5,38 @@ from __future__ import annotations
 import streamlit as st
 
 from hqcnn.config import DEPTH_RANGE, QUBITS_RANGE
+from hqcnn.errors import DataError
 from ui import state
+from ui.text import md
 
 DISCLAIMER = "For research and teaching only. Not a medical device: never use it to diagnose, treat or triage patients."
-USER_DATASETS_KEY = "user_datasets"  # this session's own-image datasets (folder paths), in upload order
+USER_DATASETS_KEY = "user_datasets"  # this session's uploads ("upload:<id>" keys), in upload order
 
 
 def user_datasets() -> list[str]:
-    """The folder datasets this session uploaded; only these (and MedMNIST) are offered or accepted."""
+    """The datasets this session uploaded; only these (and MedMNIST) are offered or accepted."""
     return st.session_state.setdefault(USER_DATASETS_KEY, [])
+
+
+def session_may_use(key: object) -> bool:
+    """True for a MedMNIST dataset and for a dataset this session uploaded. Anything else (a folder
+    path, another session's upload) names data on the server that is not this user's to read."""
+    from hqcnn.data import DATASETS
+
+    return isinstance(key, str) and (key in DATASETS or key in user_datasets())
+
+
+def require_session_dataset(key: object, what: str) -> None:
+    """DataError unless this session may use dataset `key` (for uploaded models and results).
+
+    The message names neither the dataset nor anything under it: `key` came from a user's file.
+    """
+    if not session_may_use(key):
+        raise DataError(
+            f"{what} was made with images that are not available to this session (a dataset of your own "
+            "that this session has not uploaded, or a folder on another computer), so it cannot be opened. "
+            "If you have those images as a .zip, upload it on the Data page first, then try again."
+        )
 
 
 def add_user_dataset(key: str) -> None:
@@ -41,18 +64,16 @@ def render() -> dict:
     from hqcnn.data import DATASETS
 
     values = state.settings()
-    # A folder path is accepted only if this session uploaded it: a path in a shared link would name a
-    # folder on another computer, and must never let a link open an arbitrary folder of the server.
-    if values["dataset"] not in DATASETS and values["dataset"] not in user_datasets():
-        hint = (
-            " (your own images are not shared by links: upload them again)"
-            if any(c in values["dataset"] for c in "/\\")
-            else ""
+    # An own dataset is accepted only if this session uploaded it: a link must never let anyone
+    # open a folder of the server or another user's upload.
+    if not session_may_use(values["dataset"]):
+        st.warning(
+            f"Unknown dataset '{md(values['dataset'], 60)}' in the link (your own images are not shared by "
+            "links: upload them again); showing PneumoniaMNIST instead."
         )
-        st.warning(f"Unknown dataset '{values['dataset']}' in the link{hint}; showing PneumoniaMNIST instead.")
         values["dataset"] = "pneumoniamnist"
     for message in state.url_messages():
-        st.warning(f"Link setting ignored: {message}")
+        st.warning(f"Link setting ignored: {md(message)}")
     with st.sidebar:
         st.header("Set-up")
         state.bind(

@@ -28,6 +28,9 @@ from hqcnn.experiments.rows import summarize
 
 ROOT = Path(__file__).resolve().parents[2]  # the project folder
 RUNS_ENV = "HQCNN_RUNS_DIR"  # folder that holds the experiment run folders (default runs/experiments)
+# Folder of results published with the app, the only saved results the app lists: results that
+# users run on a shared server stay in their own sessions (default: results/ in the project).
+PUBLISHED_ENV = "HQCNN_PUBLISHED_DIR"
 FORMAT = "hqcnn-experiment"
 FORMAT_VERSION = 1
 
@@ -36,6 +39,12 @@ def runs_dir() -> Path:
     """Where experiment run folders live: $HQCNN_RUNS_DIR, else runs/experiments in the project."""
     custom = os.environ.get(RUNS_ENV)
     return Path(custom).expanduser() if custom else ROOT / "runs" / "experiments"
+
+
+def published_dir() -> Path:
+    """Where the app finds published experiment results: $HQCNN_PUBLISHED_DIR, else results/ in the project."""
+    custom = os.environ.get(PUBLISHED_ENV)
+    return Path(custom).expanduser() if custom else ROOT / "results"
 
 
 def _now() -> str:

@@ -32,9 +32,15 @@ images are skipped and counted, with their names; hidden files (.DS_Store, __MAC
 ignored silently.
 
 A .zip is unpacked by `extract_zip` into $HQCNN_DATA_DIR/folders/<first 16 hex digits of its
-SHA-256>/, so the same archive is the same dataset. Every member name is checked (no absolute
-paths, no "..", no links, no encryption) and the sizes are checked against the limits below
-before anything is written; nothing is unpacked with extractall.
+SHA-256>/, so the same archive is the same dataset; its key is "upload:<those 16 digits>"
+(`is_upload_key`), which every function taking a dataset key accepts, and which never shows a
+path of the server (nor does any message about an upload). Every member name is checked (no
+absolute paths, no "..", no links, no encryption) and the sizes are checked against the limits
+below before anything is written; nothing is unpacked with extractall. The app calls `add_upload`,
+which also reads the images and keeps nothing of an archive that is no dataset.
+
+Uploads and their caches share a bounded store (upload_store): at most $HQCNN_UPLOAD_STORE_GB
+(default 4) GB, the least recently used uploads removed first; loading a removed upload says so.
 """
 
 from __future__ import annotations
@@ -60,9 +66,10 @@ from hqcnn.folder_data.limits import (
     VAL_FRACTION,
     Progress,
 )
-from hqcnn.folder_data.paths import file_label, folders_root, is_folder_key, title
+from hqcnn.folder_data.paths import UPLOAD_PREFIX, file_label, folders_root, is_folder_key, is_upload_key, title
 from hqcnn.folder_data.scan import FolderReport, Skipped
 from hqcnn.folder_data.store import _decode_all
+from hqcnn.folder_data.uploads import add_upload, discard_upload
 from hqcnn.folder_data.zips import extract_zip
 
 __all__ = [
@@ -81,19 +88,23 @@ __all__ = [
     "SPLIT_SEED",
     "STORE_SIZE",
     "TEST_FRACTION",
+    "UPLOAD_PREFIX",
     "VAL_FRACTION",
     "FolderData",
     "FolderReport",
     "Progress",
     "Skipped",
     "_decode_all",
+    "add_upload",
     "clear_memory",
+    "discard_upload",
     "export_example",
     "extract_zip",
     "file_label",
     "folders_root",
     "is_cached",
     "is_folder_key",
+    "is_upload_key",
     "load",
     "title",
 ]

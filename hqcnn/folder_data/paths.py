@@ -1,12 +1,29 @@
-"""Where folder datasets live, and telling a folder key from a MedMNIST name."""
+"""Where folder datasets live, telling a folder key from a MedMNIST name, and resolving a key.
+
+A key is either a folder path (the command line: the user owns the machine) or an upload key
+"upload:<16 hex digits>" (the app): the digest names the folder the .zip was unpacked into, so a
+session, a link or a saved model never carries a path of the server.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from hqcnn.errors import DataError
+from hqcnn.folder_data.limits import _SPLIT_NAMES
+from hqcnn.folder_data.scan import _is_dir, _listdir
+
+UPLOAD_PREFIX = "upload:"
+_UPLOAD_KEY = re.compile(r"^upload:[0-9a-f]{16}$")
+_DIGEST = re.compile(r"^[0-9a-f]{16}$")
+UPLOADED = "your uploaded images"  # how an upload is named when even its title is unknown
+GONE = (
+    "This uploaded dataset is no longer on the server (storage is limited and old uploads are removed); "
+    "upload the .zip again."
+)
 
 # --- where things live ---------------------------------------------------------------------------
 
@@ -18,23 +35,48 @@ def folders_root() -> Path:
     return _data_dir() / "folders"
 
 
-def _make_dir(path: Path) -> Path:
+def _make_dir(path: Path, shown: str | None = None) -> Path:
+    """Create `path`; DataError naming it as `shown` (when given, the path stays out of the message)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        if shown is not None:
+            raise DataError(f"Cannot create {shown} on this server ({err.strerror or type(err).__name__}).") from err
         raise DataError(f"Cannot create the folder {path}: {err.strerror or err}.") from err
     return path
+
+
+def _upload_dir(digest: str) -> Path:
+    """The folder an upload was unpacked into: folders_root()/<digest>/<zip name>/…"""
+    return folders_root() / digest
+
+
+def _digest_of(root: Path) -> str | None:
+    """The upload digest if `root` lies inside an unpacked upload, else None (a user's own folder)."""
+    try:
+        rel = root.relative_to(folders_root().resolve())
+    except ValueError:
+        return None
+    return rel.parts[0] if rel.parts and _DIGEST.match(rel.parts[0]) else None
 
 
 # --- recognising a folder dataset ----------------------------------------------------------------
 
 
+def is_upload_key(key: object) -> bool:
+    """True for the key of an uploaded .zip: exactly "upload:" and 16 lowercase hex digits."""
+    return isinstance(key, str) and _UPLOAD_KEY.match(key) is not None
+
+
 def is_folder_key(key: object) -> bool:
-    """True if `key` names a folder rather than a MedMNIST set: it contains a path separator,
-    starts with '.', '~' or a drive letter, or is an existing folder. (It need not exist: `load`
-    says so.)"""
+    """True if `key` names a folder rather than a MedMNIST set: an upload key, or a string that
+    contains a path separator, starts with '.', '~' or a drive letter, or is an existing folder.
+    (It need not exist: `load` says so.) A string that starts like an upload key but is not one
+    ("upload:../x") is neither: it is an unknown dataset name."""
     if not isinstance(key, str) or not key:
         return False
+    if key.startswith(UPLOAD_PREFIX):
+        return is_upload_key(key)
     if "/" in key or "\\" in key or key.startswith((".", "~")) or re.match(r"^[A-Za-z]:", key):
         return True
     try:
@@ -43,20 +85,58 @@ def is_folder_key(key: object) -> bool:
         return False
 
 
-def title(key: str) -> str:
-    """A short name for a folder dataset: its folder's name (for an upload, the zip's name)."""
-    path = Path(os.path.expanduser(key))
-    return path.name or str(path)
+# --- resolving a key -------------------------------------------------------------------------------
 
 
-def file_label(key: str) -> str:
-    """A dataset key as a safe part of a file or folder name: a MedMNIST name as it is, a folder
-    dataset as its folder's name (letters, digits, '_', '-', '.'; no path separators)."""
-    label = title(key) if is_folder_key(key) else key
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "images"
+@dataclass(frozen=True)
+class _Place:
+    """A folder dataset on disk, and how messages name it."""
+
+    root: Path  # the dataset folder (the one that holds the class or split folders), resolved
+    shown: str  # the path the user gave, or "your upload 'xrays'": never a server path for an upload
+    digest: str | None = None  # for an upload, the digest of its archive
 
 
-def _root(key: str) -> Path:
+def _dataset_folder(extracted: Path) -> Path:
+    """The folder that holds the classes: a lone top folder (as zipping a folder makes) is stepped into."""
+    folder = extracted
+    for _ in range(8):
+        entries = _listdir(folder, UPLOADED)
+        if len(entries) == 1 and _is_dir(entries[0]) and entries[0].name.lower() not in _SPLIT_NAMES:
+            inner = _listdir(Path(entries[0].path), UPLOADED)
+            # Step in unless the lone folder is itself a class (its contents are files).
+            if inner and all(_is_dir(e) for e in inner):
+                folder = Path(entries[0].path)
+                continue
+        break
+    return folder
+
+
+def _unpacked_folder(target: Path) -> Path:
+    """The dataset folder inside an unpacked archive's folder <digest>/<zip name>/."""
+    entries = _listdir(target, UPLOADED)
+    start = Path(entries[0].path) if len(entries) == 1 and _is_dir(entries[0]) else target
+    return _dataset_folder(start)
+
+
+def _upload_place(key: str) -> _Place:
+    digest = key[len(UPLOAD_PREFIX) :]
+    target = _upload_dir(digest)
+    if not target.is_dir():
+        raise DataError(GONE)
+    try:
+        root = _unpacked_folder(target).resolve()
+    except DataError:
+        if not target.is_dir():  # removed while we looked
+            raise DataError(GONE) from None
+        raise
+    return _Place(root=root, shown=f"your upload '{root.name}'", digest=digest)
+
+
+def _resolve(key: str) -> _Place:
+    """The folder a dataset key names; DataError if there is none."""
+    if is_upload_key(key):
+        return _upload_place(key)
     path = Path(os.path.expanduser(key))
     try:
         resolved = path.resolve()
@@ -67,4 +147,28 @@ def _root(key: str) -> Path:
         if resolved.exists():
             raise DataError(f"{key} is a file, not a folder. Give the folder that holds one sub-folder per class.")
         raise DataError(f"The folder {key} does not exist (or is not on this computer).")
-    return resolved
+    return _Place(root=resolved, shown=str(resolved), digest=_digest_of(resolved))
+
+
+def _root(key: str) -> Path:
+    """The dataset folder a key names (see `_resolve`)."""
+    return _resolve(key).root
+
+
+def title(key: str) -> str:
+    """A short name for a folder dataset: its folder's name (for an upload, the folder in the zip or
+    the zip's name; "your uploaded images" once the upload is gone). Never raises."""
+    if is_upload_key(key):
+        try:
+            return _upload_place(key).root.name or UPLOADED
+        except (DataError, OSError):
+            return UPLOADED
+    path = Path(os.path.expanduser(key))
+    return path.name or str(path)
+
+
+def file_label(key: str) -> str:
+    """A dataset key as a safe part of a file or folder name: a MedMNIST name as it is, a folder
+    dataset as its folder's name (letters, digits, '_', '-', '.'; no path separators)."""
+    label = title(key) if is_folder_key(key) else key
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "images"

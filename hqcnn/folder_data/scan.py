@@ -43,12 +43,20 @@ class _Scan:
     class_folders: set[str]
 
 
-def _listdir(folder: Path) -> list[os.DirEntry]:
+def _listdir(folder: Path, shown: str | None = None) -> list[os.DirEntry]:
+    """The visible entries of `folder`, sorted; DataError naming it as `shown` (default: its path)."""
     try:
         with os.scandir(folder) as it:
             return sorted((e for e in it if not _hidden(e.name)), key=lambda e: e.name)
     except OSError as err:
+        if shown is not None:  # an upload: the server's path stays out of the message
+            raise DataError(f"Cannot read a folder of {shown} ({err.strerror or type(err).__name__}).") from err
         raise DataError(f"Cannot read the folder {folder}: {err.strerror or err}.") from err
+
+
+def _cap(text: str) -> str:
+    """`text` with a capital first letter, for a message that starts with a dataset's name."""
+    return text[:1].upper() + text[1:]
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -58,12 +66,13 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _walk_class(root: Path, folder: Path, split: str | None, label: str, scan: _Scan) -> None:
-    """Every visible file below a class folder (sub-folders included; links to folders not followed)."""
+def _walk_class(root: Path, folder: Path, split: str | None, label: str, scan: _Scan, shown: str | None) -> None:
+    """Every visible file below a class folder (sub-folders included; links to folders not followed).
+    `shown` names an upload in messages (None: a user's folder, named by its path)."""
     stack = [folder]
     while stack:
         current = stack.pop()
-        for entry in _listdir(current):
+        for entry in _listdir(current, shown):
             rel = Path(entry.path).relative_to(root).as_posix()
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -82,14 +91,17 @@ def _walk_class(root: Path, folder: Path, split: str | None, label: str, scan: _
             scan.files.append(_File(split, label, rel, info.st_size, info.st_mtime_ns))
             if len(scan.files) > MAX_IMAGES:
                 raise DataError(
-                    f"{root} holds more than {MAX_IMAGES:,} files in its class folders; "
+                    f"{_cap(shown or str(root))} holds more than {MAX_IMAGES:,} files in its class folders; "
                     f"the limit is {MAX_IMAGES:,} images. Use a smaller selection."
                 )
 
 
-def _scan(root: Path) -> _Scan:
+def _scan(root: Path, shown: str | None = None) -> _Scan:
+    """The class (and split) folders and files of the dataset folder `root`; messages name it as
+    `shown` (an upload; default: its path)."""
+    name = _cap(shown or str(root))
     scan = _Scan(files=[], skipped=[], split_folders={}, class_folders=set())
-    entries = _listdir(root)
+    entries = _listdir(root, shown)
     dirs = [e for e in entries if _is_dir(e)]
     for e in entries:
         if not _is_dir(e):
@@ -102,38 +114,38 @@ def _scan(root: Path) -> _Scan:
     if splits:
         doubled = [names for names in splits.values() if len(names) > 1]
         if doubled:
-            raise DataError(f"{root} has two folders for the same split ({', '.join(doubled[0])}); keep one.")
+            raise DataError(f"{name} has two folders for the same split ({', '.join(doubled[0])}); keep one.")
         if "train" not in splits:
             raise DataError(
-                f"{root} has {' and '.join(n[0] + '/' for n in splits.values())} but no train/ folder. "
+                f"{name} has {' and '.join(n[0] + '/' for n in splits.values())} but no train/ folder. "
                 "Add train/ (with one sub-folder per class), or drop the split folders and let the app split."
             )
         others = [d.name for d in dirs if d.name.lower() not in _SPLIT_NAMES]
         if others:
             raise DataError(
-                f"{root} mixes split folders ({', '.join(n[0] for n in splits.values())}) with other folders "
+                f"{name} mixes split folders ({', '.join(n[0] for n in splits.values())}) with other folders "
                 f"({', '.join(others[:5])}). Put every class folder inside train/, val/ and test/, or remove the "
                 "split folders."
             )
         scan.split_folders = {split: names[0] for split, names in splits.items()}
-        for split, name in scan.split_folders.items():
-            for entry in _listdir(root / name):
+        for split, folder_name in scan.split_folders.items():
+            for entry in _listdir(root / folder_name, shown):
                 if _is_dir(entry):
                     scan.class_folders.add(entry.name)
-                    _walk_class(root, Path(entry.path), split, entry.name, scan)
+                    _walk_class(root, Path(entry.path), split, entry.name, scan, shown)
                 else:
-                    scan.skipped.append(Skipped(f"{name}/{entry.name}", "not inside a class folder"))
+                    scan.skipped.append(Skipped(f"{folder_name}/{entry.name}", "not inside a class folder"))
     else:
         for d in dirs:
             scan.class_folders.add(d.name)
-            _walk_class(root, Path(d.path), None, d.name, scan)
+            _walk_class(root, Path(d.path), None, d.name, scan, shown)
     if not scan.class_folders:
         raise DataError(
-            f"{root} holds no class folders. Put the images of each class in a sub-folder named after the "
+            f"{name} holds no class folders. Put the images of each class in a sub-folder named after the "
             f"class, e.g. {root.name}/normal/… and {root.name}/pneumonia/…."
         )
     if len(scan.class_folders) > MAX_CLASSES:
-        raise DataError(f"{root} has {len(scan.class_folders)} class folders; the limit is {MAX_CLASSES}.")
+        raise DataError(f"{name} has {len(scan.class_folders)} class folders; the limit is {MAX_CLASSES}.")
     scan.files.sort(key=lambda f: f.rel)
     return scan
 
@@ -142,7 +154,7 @@ def _scan(root: Path) -> _Scan:
 class FolderReport:
     """What the Data page tells the user besides the DatasetInfo."""
 
-    folder: str
+    folder: str  # the folder's path, or for an upload how it is named ("your upload 'xrays'")
     split_rule: str
     stored_size: int
     n_files: int  # files found in class folders

@@ -33,7 +33,7 @@ from hqcnn.folder_data.limits import (
     _mb,
 )
 from hqcnn.folder_data.paths import _make_dir, folders_root
-from hqcnn.folder_data.scan import FolderReport, Skipped, _File, _Scan
+from hqcnn.folder_data.scan import FolderReport, Skipped, _cap, _File, _Scan
 from hqcnn.folder_data.split import _split
 
 # --- the fingerprint -----------------------------------------------------------------------------
@@ -96,7 +96,9 @@ def _decode(path: Path, size: int) -> _Decoded:
     return _Decoded(image=rgb, gray=bool(spread.max() <= _GRAY_TOLERANCE), pixels=pixels or rgb.shape[0] ** 2)
 
 
-def _decode_all(root: Path, files: list[_File], progress: Progress | None) -> list[_Decoded]:
+def _decode_all(root: Path, files: list[_File], progress: Progress | None, shown: str | None = None) -> list[_Decoded]:
+    """Decode `files` (relative to `root`) in a few threads; messages name the folder as `shown`
+    (an upload) or by its path."""
     workers = max(1, min(4, os.cpu_count() or 1))  # PIL decodes without holding the GIL
     out: list[_Decoded] = []
     total_pixels = 0
@@ -107,7 +109,7 @@ def _decode_all(root: Path, files: list[_File], progress: Progress | None) -> li
                 total_pixels += decoded.pixels
                 if total_pixels > MAX_TOTAL_PIXELS:
                     raise DataError(
-                        f"The images in {root} hold more than {MAX_TOTAL_PIXELS / 1e9:g} billion pixels in all "
+                        f"The images in {shown or root} hold more than {MAX_TOTAL_PIXELS / 1e9:g} billion pixels in all "
                         "(the limit). Use fewer or smaller images."
                     )
                 if progress is not None:
@@ -121,14 +123,18 @@ def _decode_all(root: Path, files: list[_File], progress: Progress | None) -> li
 # --- building the arrays -------------------------------------------------------------------------
 
 
-def _build(root: Path, scan: _Scan, progress: Progress | None) -> tuple[dict[str, np.ndarray], dict]:
-    """Decode, split and stack; returns the arrays to store and the metadata."""
+def _build(
+    root: Path, scan: _Scan, progress: Progress | None, shown: str | None = None
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Decode, split and stack; returns the arrays to store and the metadata. Messages name the
+    folder as `shown` (an upload: never its server path) or by its path."""
+    name = shown or str(root)
     if not scan.files:
         note = f" ({len(scan.skipped)} other file(s) were skipped)" if scan.skipped else ""
         raise DataError(
-            f"The class folders in {root} hold no images{note}. Put PNG or JPEG images in one sub-folder per class."
+            f"The class folders in {name} hold no images{note}. Put PNG or JPEG images in one sub-folder per class."
         )
-    decoded = _decode_all(root, scan.files, progress)
+    decoded = _decode_all(root, scan.files, progress, shown)
     skipped = list(scan.skipped)
     files, images, grays = [], [], []
     for f, d in zip(scan.files, decoded, strict=True):
@@ -141,15 +147,15 @@ def _build(root: Path, scan: _Scan, progress: Progress | None) -> tuple[dict[str
     skipped.sort(key=lambda s: s.path)
     if not files:
         raise DataError(
-            f"None of the {len(scan.files)} files in the class folders of {root} is a readable PNG or JPEG image. "
-            + (FolderReport(str(root), "", 0, 0, tuple(skipped)).skipped_message() or "")
+            f"None of the {len(scan.files)} files in the class folders of {name} is a readable PNG or JPEG image. "
+            + (FolderReport(name, "", 0, 0, tuple(skipped)).skipped_message() or "")
         )
     labels = sorted({f.label for f in files})
     empty = sorted(scan.class_folders - set(labels))
     if len(labels) < 2:
         where = f"'{labels[0]}'"
         raise DataError(
-            f"{root} has only one class with images ({where}); a classifier needs at least two class folders. "
+            f"{_cap(name)} has only one class with images ({where}); a classifier needs at least two class folders. "
             "If that folder holds your class folders, choose it instead."
         )
     if empty:
@@ -184,40 +190,89 @@ def _build(root: Path, scan: _Scan, progress: Progress | None) -> tuple[dict[str
 
 # --- the .npz cache ------------------------------------------------------------------------------
 
+_ARRAY_NAMES = frozenset(f"{split}_{part}" for split in _SPLITS for part in ("images", "labels"))
 
-def _cache_file(root: Path, fingerprint: str) -> Path:
-    place = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+
+def _cache_file(root: Path, fingerprint: str, digest: str | None = None) -> Path:
+    """The cache of a folder: cache/upload-<digest>-….npz for an upload (so the upload store can
+    count and remove it with its folder), cache/<hash of the path>-….npz for a user's folder."""
+    place = f"upload-{digest}" if digest else hashlib.sha256(str(root).encode()).hexdigest()[:16]
     return folders_root() / "cache" / f"{place}-{fingerprint[:16]}.npz"
 
 
-def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    _make_dir(path.parent)
+def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> bool:
+    """Write the cache atomically; False if it cannot be written (that only costs time next run)."""
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.npz")
     try:
+        _make_dir(path.parent)
         np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, DataError):
         tmp.unlink(missing_ok=True)
-        return  # a cache that cannot be written only costs time
-    for old in path.parent.glob(f"{path.name.split('-')[0]}-*.npz"):  # older versions of this folder
+        return False
+    place = path.name.rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{place}-*.npz"):  # older versions of this folder
         if old != path:
             old.unlink(missing_ok=True)
+    return True
+
+
+def _valid_meta(meta: object) -> bool:
+    if not isinstance(meta, dict):
+        return False
+    names, side = meta.get("label_names"), meta.get("stored_size")
+    skipped = meta.get("skipped")
+    return (
+        isinstance(names, list)
+        and len(names) >= 2
+        and all(isinstance(n, str) for n in names)
+        and type(side) is int
+        and 1 <= side <= STORE_SIZE
+        and isinstance(meta.get("split_rule"), str)
+        and type(meta.get("n_files")) is int
+        and isinstance(skipped, list)
+        and all(isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x) for x in skipped)
+    )
+
+
+def _valid_arrays(arrays: dict[str, np.ndarray], meta: dict) -> bool:
+    """True if the arrays are what `_build` writes: uint8 square images of side meta["stored_size"],
+    gray (N, s, s) or colour (N, s, s, 3) alike in every split, and 1-D integer labels in range."""
+    if set(arrays) != _ARRAY_NAMES:
+        return False
+    side, n_classes = meta["stored_size"], len(meta["label_names"])
+    shapes = set()
+    for split in _SPLITS:
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[1:3] != (side, side):
+            return False
+        if images.ndim == 4 and images.shape[3] != 3:
+            return False
+        shapes.add(images.shape[1:])
+        if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_ or labels.ndim != 1:
+            return False
+        if len(labels) != len(images) or not len(labels):  # _build puts images of every class in each split
+            return False
+        if not 0 <= labels.min() <= labels.max() < n_classes:
+            return False
+    return len(shapes) == 1
 
 
 def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The cached arrays and metadata, or None if there is no cache. A cache that is damaged or holds
+    anything `_build` would not have written is deleted (and then rebuilt from the images)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {k: stored[k] for k in stored.files if k != "meta"}
             meta = json.loads(str(stored["meta"]))
-        n = len(meta["label_names"])
-        for split in _SPLITS:
-            images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-            if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
-                return None
-            if labels.size and not 0 <= labels.min() <= labels.max() < n:
-                return None
-        return arrays, meta
+        if _valid_meta(meta) and _valid_arrays(arrays, meta):
+            return arrays, meta
     except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, zlib.error):
-        return None  # damaged: read the images again
+        pass  # damaged: read the images again
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # overwritten by the rebuilt cache anyway
+    return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import shutil
 import stat
@@ -15,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from hqcnn.errors import DataError
+from hqcnn.folder_data import upload_store
 from hqcnn.folder_data.limits import (
-    _SPLIT_NAMES,
     MAX_IMAGES,
     MAX_RATIO,
     MAX_UNCOMPRESSED,
@@ -25,8 +24,8 @@ from hqcnn.folder_data.limits import (
     RATIO_FLOOR,
     _mb,
 )
-from hqcnn.folder_data.paths import _make_dir, folders_root
-from hqcnn.folder_data.scan import _hidden, _is_dir, _listdir
+from hqcnn.folder_data.paths import UPLOAD_PREFIX, folders_root
+from hqcnn.folder_data.scan import _hidden
 
 
 def _safe_stem(name: str) -> str:
@@ -121,37 +120,8 @@ def _unpack(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, tuple
                 sink.write(block)
 
 
-def _dataset_folder(extracted: Path) -> Path:
-    """The folder that holds the classes: a lone top folder (as zipping a folder makes) is stepped into."""
-    folder = extracted
-    for _ in range(8):
-        entries = _listdir(folder)
-        if len(entries) == 1 and _is_dir(entries[0]) and entries[0].name.lower() not in _SPLIT_NAMES:
-            inner = _listdir(Path(entries[0].path))
-            # Step in unless the lone folder is itself a class (its contents are files).
-            if inner and all(_is_dir(e) for e in inner):
-                folder = Path(entries[0].path)
-                continue
-        break
-    return folder
-
-
-def _dataset_key(target: Path) -> str:
-    """The dataset folder inside an unpacked archive's folder <hash>/<zip name>/."""
-    entries = _listdir(target)
-    start = Path(entries[0].path) if len(entries) == 1 and _is_dir(entries[0]) else target
-    return str(_dataset_folder(start))
-
-
-def extract_zip(data: bytes, name: str = "images.zip") -> str:
-    """Unpack an uploaded .zip of class folders safely; returns the dataset key (a folder path).
-
-    The archive goes to folders_root()/<sha256[:16]>/<zip name>/, so the same archive gives the same
-    key (and is unpacked once). Every member is checked before anything is written: no absolute
-    paths, no '..', no symbolic links, no encryption, at most MAX_ZIP_ENTRIES entries, at most
-    MAX_UNCOMPRESSED bytes unpacked and a compression ratio of at most MAX_RATIO. Hidden files and
-    __MACOSX are left out. Raises DataError with the reason.
-    """
+def _digest(data: bytes) -> tuple[bytes, str]:
+    """The archive's bytes and the first 16 hex digits of their SHA-256; DataError if they cannot be a zip."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DataError(f"Expected the bytes of a .zip file, got {type(data).__name__}.")
     data = bytes(data)
@@ -159,11 +129,17 @@ def extract_zip(data: bytes, name: str = "images.zip") -> str:
         raise DataError(f"The zip is {len(data) / 2**20:,.1f} MB; the limit is {_mb(MAX_ZIP_BYTES)}.")
     if not data:
         raise DataError("The zip file is empty.")
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    home = _make_dir(folders_root())
-    target = home / digest
-    if target.is_dir():
-        return _dataset_key(target)
+    return data, hashlib.sha256(data).hexdigest()[:16]
+
+
+def _extract(data: bytes, digest: str, name: str) -> tuple[str, bool]:
+    """`extract_zip` of bytes checked by `_digest`, also saying whether the archive was unpacked now
+    (True) or was stored already (False)."""
+    key = f"{UPLOAD_PREFIX}{digest}"
+    home = folders_root()
+    if (home / digest).is_dir():
+        upload_store.touch(digest)
+        return key, False
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as err:
@@ -172,6 +148,8 @@ def extract_zip(data: bytes, name: str = "images.zip") -> str:
         members = _check_members(archive.infolist(), len(data))
         if not any(not info.is_dir() for info, _ in members):
             raise DataError("The zip holds no files (hidden files and __MACOSX are ignored).")
+        upload_store.check_fits(sum(info.file_size for info, _ in members))
+        upload_store.start()  # creates the store; the first time in a process, removes what a crash left
         staging = home / f".unpack-{digest}-{uuid.uuid4().hex[:8]}"
         inner = staging / _safe_stem(name)
         try:
@@ -182,14 +160,32 @@ def extract_zip(data: bytes, name: str = "images.zip") -> str:
             raise
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as err:
             shutil.rmtree(staging, ignore_errors=True)
+            # An OSError's text holds the server path it failed on: only its reason is shown.
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise DataError(
-                f"The zip could not be unpacked ({type(err).__name__}: {err}); it may be damaged or use an "
+                f"The zip could not be unpacked ({type(err).__name__}: {reason}); it may be damaged or use an "
                 "unsupported compression. Make it again with your system's 'Compress' command."
             ) from err
-    try:
-        os.rename(staging, target)  # atomic: `target` is always complete
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)  # another session unpacked the same archive first
-        if not target.is_dir():
-            raise DataError(f"Cannot store the unpacked images in {target}.") from None
-    return _dataset_key(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    created = upload_store.store(staging, digest)  # atomic: the folder is always complete
+    return key, created
+
+
+def extract_zip(data: bytes, name: str = "images.zip") -> str:
+    """Unpack an uploaded .zip of class folders safely; returns its dataset key "upload:<digest>".
+
+    The archive goes to folders_root()/<digest>/<zip name>/, where <digest> is the first 16 hex
+    digits of its SHA-256, so the same archive gives the same key (and is unpacked once; unpacking
+    it again marks it used). Every member is checked before anything is written: no absolute paths,
+    no '..', no symbolic links, no encryption, at most MAX_ZIP_ENTRIES entries, at most
+    MAX_UNCOMPRESSED bytes unpacked (and no more than the whole upload store, see upload_store) and
+    a compression ratio of at most MAX_RATIO. Hidden files and __MACOSX are left out. Storing it
+    removes the least recently used other uploads if the store is over its limit. Raises DataError
+    with the reason; no message names a path of the server.
+
+    This only unpacks: `add_upload` also reads the images and removes an archive that is no dataset.
+    """
+    data, digest = _digest(data)
+    return _extract(data, digest, name)[0]

@@ -8,7 +8,8 @@ re-exported here, so callers write `from hqcnn import plots; plots.roc_curves(..
 Where things are:
 
 - `style`: the house rules (listed in its docstring), `apply_style`, the `OKABE_ITO` palette and
-  the layout helpers every builder shares (titles, legends, wrapped labels, placeholders);
+  the layout helpers every builder shares (titles, legends, wrapped labels, placeholders) and
+  `plain`, which makes names from users literal text in a figure;
 - `images`: turning arrays into images and image subplots (used by `data` and `attribution`);
 - `data`: `class_balance`, `sample_grid`, `before_after`;
 - `training`: `training_curves`, `parameter_counts`;
@@ -23,7 +24,7 @@ from hqcnn.plots.attribution import saliency_overlay
 from hqcnn.plots.data import before_after, class_balance, sample_grid
 from hqcnn.plots.evaluation import class_probabilities, confusion_matrix, metrics_comparison, roc_curves
 from hqcnn.plots.quantum import bloch_spheres, qubit_bars, qubit_distributions
-from hqcnn.plots.style import OKABE_ITO, apply_style
+from hqcnn.plots.style import OKABE_ITO, apply_style, plain
 from hqcnn.plots.training import parameter_counts, training_curves
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "confusion_matrix",
     "metrics_comparison",
     "parameter_counts",
+    "plain",
     "qubit_bars",
     "qubit_distributions",
     "roc_curves",

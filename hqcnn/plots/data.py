@@ -19,6 +19,7 @@ from hqcnn.plots.style import (
     _title_margin,
     _wrap,
     apply_style,
+    plain,
 )
 
 _ROW_TITLE_CHARS = 22  # wrap width of the class names beside the sample grid
@@ -33,7 +34,7 @@ def class_balance(counts: Mapping[str, Sequence[int]], label_names: Sequence[str
         label_names: class names, in class-number order.
     """
     fig = go.Figure()
-    names = list(label_names)
+    names = plain(label_names)
     for i, (split, per_class) in enumerate(counts.items()):
         n = np.asarray(per_class, dtype=np.int64)
         total = int(n.sum())
@@ -82,7 +83,7 @@ def sample_grid(
         max_side: thumbnails larger than this are block-averaged down, to keep the figure light.
     """
     y = _labels_1d(labels)
-    names = list(label_names)
+    names = plain(label_names)
     k = len(names)
     per_class = max(1, int(per_class))
     fig = make_subplots(rows=k, cols=per_class, horizontal_spacing=0.01, vertical_spacing=0.02 if k > 1 else 0.0)

@@ -20,6 +20,7 @@ from hqcnn.plots.style import (
     _title_margin,
     _wrap,
     apply_style,
+    plain,
 )
 
 # Display names for the metric keys of `hqcnn.metrics.classification_metrics`.
@@ -44,7 +45,7 @@ def confusion_matrix(
     the model never gets right.
     """
     z = np.asarray(confusion, dtype=np.int64)
-    names = list(label_names)
+    names = plain(label_names)
     row_tot = z.sum(axis=1, keepdims=True)
     pct = np.divide(100.0 * z, row_tot, out=np.zeros(z.shape, dtype=float), where=row_tot != 0)
     text = [[f"{z[i, j]}<br>{pct[i, j]:.0f}%" for j in range(z.shape[1])] for i in range(z.shape[0])]
@@ -98,7 +99,7 @@ def roc_curves(
         auc: the overall AUC (binary, or macro one-vs-rest); None when undefined.
         reference_auc: e.g. the MedMNIST ResNet-18 test AUC, shown as a note above the plot.
     """
-    names = list(label_names)
+    names = plain(label_names)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -331,7 +332,7 @@ def class_probabilities(probs: np.ndarray, label_names: Sequence[str]) -> go.Fig
     task) stays readable instead of being struck through.
     """
     p = np.asarray(probs, dtype=float).reshape(-1)
-    names = list(label_names)
+    names = plain(label_names)
     k = p.size
     pred = int(np.argmax(p)) if k else -1
     colors = [OKABE_ITO[0] if i == pred else _MUTED_GRAY for i in range(k)]

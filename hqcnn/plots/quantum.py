@@ -18,6 +18,7 @@ from hqcnn.plots.style import (
     _legend_below,
     _title_margin,
     apply_style,
+    plain,
 )
 
 _LABEL_AT = 1.22  # where a Bloch sphere's "X" and "Y" labels sit, just beyond the sphere
@@ -71,7 +72,7 @@ def qubit_distributions(readouts: np.ndarray, labels: np.ndarray, label_names: S
     n_q = r.shape[1]
     qubits = [f"q{i}" for i in range(n_q)]
     fig = go.Figure()
-    for c, cname in enumerate(label_names):
+    for c, cname in enumerate(plain(label_names)):
         sel = r[y == c]
         if sel.size == 0:
             continue

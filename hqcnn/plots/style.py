@@ -18,7 +18,9 @@ House rules, enforced through `apply_style` and checked by `tests/test_plots.py`
 
 from __future__ import annotations
 
+import html
 import textwrap
+from collections.abc import Iterable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -42,6 +44,12 @@ _FONT_SIZE = 15
 # figures go into narrow columns break their titles themselves, at about 32 characters.
 _TITLE_CHARS = 56
 _TITLE_LINE_PX = 26  # height of one title line at _FONT_SIZE + 5, with leading
+
+
+def plain(names: Iterable[object]) -> list[str]:
+    """Names from users (class folders, datasets) as literal text for Plotly, which reads a subset of
+    HTML in every label (<a href>, <b>, <br>, <span style>): '<', '>' and '&' become entities."""
+    return [html.escape(str(name), quote=False) for name in names]
 
 
 def apply_style(fig: go.Figure, title: str, x_title: str | None, y_title: str | None) -> go.Figure:
