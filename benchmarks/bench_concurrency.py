@@ -1,11 +1,17 @@
-"""How training time grows when several app sessions train at once on one server.
+"""Many sessions on one server: training time per session, and how fast another user's page answers.
 
-    python benchmarks/bench_concurrency.py [--sessions 1 2 4 8] [--epochs 3]
+    python benchmarks/bench_concurrency.py [--sessions 1 2 4] [--epochs 3] [--busy 0 2 4] [--repeats 5]
 
-Runs N `ui.training.TrainingJob`s at the same time in one process, exactly as N browser sessions
-of one `streamlit run app.py` server would (same training slots, one torch thread each), each on
-PneumoniaMNIST 28×28 with its own seed. Reports the median seconds per epoch while training, the
-median wait for a slot, and the wall time until the last session finished.
+Part 1, training: N jobs submitted at once to the app's scheduler (ui/jobs.py: worker processes,
+one slot per core, a queue), each training the default hybrid on PneumoniaMNIST 28×28 with its own
+seed, exactly as N browser sessions of one server would. Reports the median seconds per epoch
+while training, the median wait for a slot and the wall time until the last one finished.
+
+Part 2, responsiveness, in a real browser: starts `streamlit run app.py`, lets N browser sessions
+press Train (N = --busy), then a further session measures, --repeats times each, the seconds from
+opening the Circuit page to its script finishing (page render) and from moving the sidebar's depth
+slider to the rerun finishing (widget response). Reports medians and the ratio to N = 0, measured
+in the same run. Needs /usr/bin/chromium (apt-get install -y chromium).
 """
 
 from __future__ import annotations
@@ -13,59 +19,164 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from hqcnn.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
-from hqcnn.data import prepare  # noqa: E402
-from ui.training import HYBRID, MAX_CONCURRENT, TrainingJob  # noqa: E402
+from benchmarks.bench_app import DONE, _wait_healthy  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+
+LONG_TRAINING = "/Train?epochs=100"  # far longer than a measurement: the sessions stay busy
+# Records every change of the app's script state with a timestamp, so that a rerun that starts
+# and ends between two polls is still seen.
+WATCH_STATE = """() => {
+    window.__states = [];
+    const app = document.querySelector("[data-testid='stApp']");
+    new MutationObserver(() => window.__states.push([performance.now(), app.dataset.testScriptState]))
+        .observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+}"""
 
 
-def measure(n_sessions: int, epochs: int, data) -> dict:
-    """Start `n_sessions` jobs together and wait for all of them."""
+# --- part 1: training time ------------------------------------------------------------------------
+
+
+def measure_training(n_sessions: int, epochs: int) -> dict:
+    """Submit `n_sessions` trainings together and wait for all of them."""
+    from hqcnn.config import RunConfig, TrainConfig
+    from ui.jobs import SCHEDULER, Owner
+    from ui.training import HYBRID, TrainingJob
+
     jobs = [
-        TrainingJob(RunConfig(train=TrainConfig(epochs=epochs, seed=seed)), data, with_twin=False)
+        TrainingJob(RunConfig(train=TrainConfig(epochs=epochs, seed=seed)), with_twin=False, owner=Owner(str(seed), None))
         for seed in range(n_sessions)
     ]
     started = time.perf_counter()
     for job in jobs:
-        job.start()
+        SCHEDULER.submit(job)
     for job in jobs:
-        job._thread.join()
+        job.wait()
     wall = time.perf_counter() - started
-    assert all(HYBRID in job.outcomes and job.error is None for job in jobs), [job.error for job in jobs]
-    per_epoch = [job.outcomes[HYBRID].result.seconds_per_epoch for job in jobs]
-    # Time from pressing Train to finishing, less the run itself: the wait for a training slot.
-    waits = [(job.finished_at - job.started_at) - job.outcomes[HYBRID].seconds for job in jobs]
+    assert all(HYBRID in job.models and job.error is None for job in jobs), [job.error for job in jobs]
     return {
         "sessions": n_sessions,
-        "epoch_s_median": statistics.median(per_epoch),
-        "wait_s_median": statistics.median(waits),
+        "epoch_s_median": statistics.median(job.models[HYBRID].metrics["seconds_per_epoch"] for job in jobs),
+        "wait_s_median": statistics.median(job.started_at - job.submitted_at for job in jobs),
         "wall_s": wall,
     }
 
 
+# --- part 2: another user's pages while N sessions train ------------------------------------------
+
+
+def _timed_render(page, url: str) -> float:
+    started = time.perf_counter()
+    page.goto(url + "/Circuit")
+    page.get_by_role("heading", level=1, name="Quantum circuit").wait_for(timeout=120_000)
+    page.wait_for_selector(DONE, timeout=120_000)
+    return time.perf_counter() - started
+
+
+def _timed_widget(page) -> float:
+    """Move the depth slider one step and time the rerun until it has finished."""
+    page.evaluate(WATCH_STATE)
+    thumb = page.locator(".st-key-w_depth [role='slider']")
+    key = "ArrowLeft" if thumb.get_attribute("aria-valuenow") == thumb.get_attribute("aria-valuemax") else "ArrowRight"
+    started_ms = page.evaluate("() => performance.now()")
+    thumb.press(key)
+    page.wait_for_function(
+        """(t) => { const s = window.__states.filter(([at]) => at >= t);
+                    return s.some(([, v]) => v === 'running') && s.length && s[s.length - 1][1] === 'notRunning'; }""",
+        arg=started_ms,
+        timeout=120_000,
+    )
+    ended_ms = page.evaluate("() => window.__states[window.__states.length - 1][0]")
+    return (ended_ms - started_ms) / 1000
+
+
+def measure_pages(browser, url: str, busy: int, repeats: int) -> dict:
+    """Median page render and widget response of one session while `busy` others train."""
+    trainers = []
+    for _ in range(busy):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(url + LONG_TRAINING)
+        page.wait_for_selector(DONE, timeout=120_000)
+        page.locator(".st-key-train_button button >> visible=true").click()
+        page.get_by_text("step", exact=False).first.wait_for(timeout=60_000)
+        trainers.append(context)
+    time.sleep(3)  # every worker is past its start-up
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _timed_render(page, url)  # warm: the first visit of a page imports its modules
+    renders, widgets = [], []
+    for _ in range(repeats):
+        renders.append(_timed_render(page, url))
+        widgets.append(_timed_widget(page))
+    context.close()
+    for trainer in trainers:
+        trainer.close()  # their sessions end, and with them their trainings
+    time.sleep(6)
+    return {"busy": busy, "render_s_median": statistics.median(renders), "widget_s_median": statistics.median(widgets)}
+
+
+def responsiveness(busy_counts: list[int], repeats: int) -> list[dict]:
+    """Part 2 on a fresh server."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_healthy(url)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            rows = [measure_pages(browser, url, busy, repeats) for busy in busy_counts]
+            browser.close()
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--busy", type=int, nargs="+", default=[0, 2, 4])
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    data = prepare(DataConfig())
-    rows = [measure(n, args.epochs, data) for n in args.sessions]
+    from ui.jobs import SLOTS
+
+    training = [measure_training(n, args.epochs) for n in args.sessions]
+    pages = responsiveness(args.busy, args.repeats)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"slots": SLOTS, "training": training, "pages": pages}, indent=2))
         return
-    base = rows[0]["epoch_s_median"]
-    print(f"{MAX_CONCURRENT} training slot(s); {args.epochs} epochs per session on PneumoniaMNIST 28×28")
+    base = training[0]["epoch_s_median"]
+    print(f"{SLOTS} job slot(s); {args.epochs} epochs per session on PneumoniaMNIST 28×28")
     print("| sessions | s per epoch while training | × one session | median wait for a slot, s | wall s |")
     print("|---|---|---|---|---|")
-    for row in rows:
+    for row in training:
         print(f"| {row['sessions']} | {row['epoch_s_median']:.2f} | {row['epoch_s_median'] / base:.2f} | "
               f"{row['wait_s_median']:.1f} | {row['wall_s']:.1f} |")  # fmt: skip
+    print()
+    first = pages[0]
+    print(f"Another session's Circuit page while N sessions train (medians of {args.repeats}):")
+    print("| sessions training | page render, s | × idle | depth slider → rerun done, s | × idle |")
+    print("|---|---|---|---|---|")
+    for row in pages:
+        print(f"| {row['busy']} | {row['render_s_median']:.2f} | {row['render_s_median'] / first['render_s_median']:.2f} | "
+              f"{row['widget_s_median']:.2f} | {row['widget_s_median'] / first['widget_s_median']:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

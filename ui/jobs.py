@@ -21,11 +21,14 @@ import atexit
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +54,25 @@ STOP_GRACE_S = 20.0  # after Stop, a worker that has not ended by then (e.g. sti
 ENV_PREFIX = "HQCNN_"  # settings the worker takes from the server's environment at submit time
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-# Each worker first runs the program that started the server (multiprocessing's rule for a main
-# script): for `streamlit run` that is the `streamlit` command, whose one import is preloaded here.
-_CONTEXT.set_forkserver_preload([*workers.PRELOAD, "streamlit.web.cli"])
+_CONTEXT.set_forkserver_preload(list(workers.PRELOAD))
+# multiprocessing re-runs the parent's __main__ script in every new worker. While a page runs,
+# Streamlit installs that page's script as __main__, so a worker would run the page (in bare
+# mode, without a browser). Workers are started with a bare __main__ instead (no file, no spec:
+# nothing to re-run); the page scripts do not read sys.modules["__main__"] while they run.
+_BARE_MAIN = types.ModuleType("__main__")
+_START_LOCK = threading.Lock()
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    with _START_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = _BARE_MAIN
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is _BARE_MAIN:  # a script run may have installed its own meanwhile
+                sys.modules["__main__"] = main
 
 
 @dataclass(frozen=True)
@@ -161,7 +180,8 @@ class Job:
             daemon=True,
         )
         self.started_at = time.time()
-        self._process.start()
+        with _bare_main():
+            self._process.start()
         sender.close()  # the worker holds the only sending end now: its death ends the reader with EOF
         threading.Thread(target=self._read, args=(receiver,), name=f"hqcnn-{self.task}-events", daemon=True).start()
 

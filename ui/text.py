@@ -16,6 +16,10 @@ import re
 # as they are: , ; ' " = ? % / — inert on one line, and common in names and messages.
 _PUNCTUATION = re.compile(r"([!#$&()*+\-.:<>@\[\\\]^_`{|}~])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # newlines included: no new block (heading, list) can start
+# GFM turns bare URLs and e-mail addresses in text into links after escapes are read, so an
+# escape cannot stop them: an invisible word joiner after "http:", "@" and "www" breaks the pattern.
+_AUTOLINK = re.compile(r"(?i)(:|@|www(?=\.))")
+WORD_JOINER = "\u2060"
 MAX_SHOWN = 300  # characters of one user value shown; the rest is cut
 
 
@@ -24,4 +28,4 @@ def md(value: object, limit: int = MAX_SHOWN) -> str:
     text = _CONTROL.sub(" ", str(value))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _PUNCTUATION.sub(r"\\\1", text)
+    return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(r"\1" + WORD_JOINER, text))

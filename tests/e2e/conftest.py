@@ -38,6 +38,7 @@ SERVER_START_S = 90  # cold start: imports, first script run on a shared 2-core 
 LOG_TAIL_LINES = 60
 
 _server_log: Path | None = None
+_server_pid: int | None = None
 
 
 def _log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
@@ -73,7 +74,7 @@ def _healthy(url: str) -> bool:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a `streamlit run app.py` server started for this test session."""
-    global _server_log
+    global _server_log, _server_pid
     port = _free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     _server_log = log_path
@@ -97,6 +98,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    _server_pid = process.pid
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -114,6 +116,29 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:  # the process has ended (or this is not Linux)
+        return []
+
+
+@pytest.fixture(scope="session")
+def server_workers(app_url: str):
+    """A function counting the server's job workers: its descendant processes, less the fork server.
+
+    The app's jobs run in processes forked from one fork server (a child of the server), so the
+    workers are the server's grandchildren.
+    """
+
+    def count() -> int:
+        assert _server_pid is not None
+        return sum(len(_children(child)) for child in _children(_server_pid))
+
+    return count
 
 
 @pytest.fixture(scope="session")
