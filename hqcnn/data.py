@@ -144,13 +144,27 @@ def _data_dir() -> Path:
     return Path.home() / ".cache" / "hqcnn" / "medmnist"
 
 
+DATA_DIR_NAME = "the data folder ($HQCNN_DATA_DIR, by default ~/.cache/hqcnn/medmnist)"
+
+
+def _where(path: str | Path) -> str:
+    """A data file as messages name it: by its name and folder, never by the server's absolute path
+    (the app shows these messages to every user of a shared server)."""
+    path = Path(path)
+    if path.parent == _ASSETS:
+        return f"the bundled file {path.name}"
+    if path.parent == _data_dir():
+        return f"{path.name} in {DATA_DIR_NAME}"
+    return path.name
+
+
 def cache_dir() -> Path:
     """Folder of downloaded datasets: $HQCNN_DATA_DIR if set, else ~/.cache/hqcnn/medmnist (created)."""
     path = _data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"Cannot create the data folder {path}: {err.strerror or err}.") from err
+        raise DataError(f"Cannot create {DATA_DIR_NAME}: {err.strerror or type(err).__name__}.") from err
     return path
 
 
@@ -285,7 +299,7 @@ def dataset_file(key: str, size: int = 28, progress: Progress | None = None, tim
     if bundled is not None:
         if not _md5_matches(bundled, md5):
             raise DataError(
-                f"The bundled file {bundled} is damaged (its MD5 checksum does not match). "
+                f"{_where(bundled).capitalize()} is damaged (its MD5 checksum does not match). "
                 "Restore it from a fresh copy of HQCNN Explorer."
             )
         return bundled
@@ -296,7 +310,7 @@ def dataset_file(key: str, size: int = 28, progress: Progress | None = None, tim
         if _md5_matches(target, md5):
             return target
         target.unlink()
-        corrupt_note = f" The cached copy at {target} was corrupt and has been removed."
+        corrupt_note = f" The cached copy, {_where(target)}, was corrupt and has been removed."
 
     try:
         return _fetch(url, md5, target, progress, timeout)
@@ -304,7 +318,7 @@ def dataset_file(key: str, size: int = 28, progress: Progress | None = None, tim
         raise DownloadError(
             f"Could not download {info.title} ({size} px) from {url}: "
             f"{_download_failure(err, timeout)}.{corrupt_note} "
-            f"To install it by hand, download that file and save it as {target} (MD5 {md5})."
+            f"To install it by hand, download that file and save it as {_where(target)} (MD5 {md5})."
         ) from err
 
 
@@ -314,7 +328,7 @@ _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib
 
 def _unreadable(info: DatasetInfo, path: str, err: Exception) -> DataError:
     return DataError(
-        f"{path} is not a readable {info.title} file ({type(err).__name__}: {err}). "
+        f"{_where(path)} is not a readable {info.title} file ({type(err).__name__}). "
         "Delete it and load the dataset again to fetch a fresh copy."
     )
 
@@ -332,7 +346,7 @@ def _check_archive(info: DatasetInfo, path: str) -> None:
     missing = [f"{split}_{part}" for split in SPLITS for part in ("images", "labels")]
     missing = [name for name in missing if f"{name}.npy" not in names]
     if missing:
-        raise DataError(f"{path} is not a complete {info.title} file: it lacks {', '.join(missing)}.")
+        raise DataError(f"{_where(path)} is not a complete {info.title} file: it lacks {', '.join(missing)}.")
 
 
 @functools.lru_cache(maxsize=4)
@@ -365,7 +379,7 @@ def _checked_split(
     elif labels.size and not 0 <= labels.min() <= labels.max() < info.n_classes:
         problem = f"labels outside 0..{info.n_classes - 1}"
     if problem:
-        raise DataError(f"{path} does not look like {info.title}: its {split} split has {problem}.")
+        raise DataError(f"{_where(path)} does not look like {info.title}: its {split} split has {problem}.")
     images = np.ascontiguousarray(images)
     labels = labels.reshape(-1).astype(np.int64)
     images.setflags(write=False)

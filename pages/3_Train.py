@@ -1,5 +1,8 @@
 """Train: train the hybrid model live (optionally its classical twin) and read its test results."""
 
+import time
+from typing import Any
+
 import streamlit as st
 
 from ui import state
@@ -23,10 +26,16 @@ from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob 
 
 warm_up()  # the worker fork server imports torch once, while the user reads the page
 
-JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"
-# Redrawing costs the browser more than the server: once a second and at most a few hundred
-# points keep a laptop that runs both the server and the browser free to train.
+JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
+LIVE_FIGURE_KEY, REFRESH_KEY = "_live_figure", "_live_refresh_s"
+# The live part reruns every second while training (the progress bar), every few seconds while
+# waiting for a slot. Building the live figure takes about 0.2 s of the one interpreter that every
+# session of the server shares, so it is rebuilt at most every CHART_REFRESH_S: a class of
+# trainings would otherwise keep the server too busy to answer anyone's clicks. At most a few
+# hundred points keep the browser's redrawing light too.
 LIVE_REFRESH_S = 1.0
+WAITING_REFRESH_S = 3.0
+CHART_REFRESH_S = 3.0
 LIVE_MAX_POINTS = 400
 
 c1, c2, c3, c4 = st.columns(4)
@@ -107,30 +116,19 @@ def _finish(job: TrainingJob) -> None:
     models = dict(job.models)
     if models:
         st.session_state[MODELS_KEY] = models
-    st.session_state[CURVES_KEY] = job.snapshot()
+    st.session_state[CURVES_KEY] = _curves(job.snapshot())  # the finished curves, built once
     st.session_state[JOB_KEY] = None
 
 
-@st.fragment(run_every=LIVE_REFRESH_S if running else None)
-def live_progress() -> None:
-    """Progress bar and live curves, redrawn on their own every second while training runs."""
-    job: TrainingJob | None = st.session_state.get(JOB_KEY)
-    snapshot = job.snapshot() if job else st.session_state.get(CURVES_KEY)
-    if snapshot is None:
-        return
-    if job and job.waiting:
-        running_now, waiting_now = SCHEDULER.busy()
-        st.info(
-            f"Waiting for a free training slot: place {job.queue_place() or 1} of {waiting_now} in the queue. "
-            f"This server runs {MAX_CONCURRENT} training(s) or experiment(s) at a time and serves them in order."
-        )
-    for name, p in snapshot.items() if job else ():
-        done = p.steps[-1] if p.steps else 0
-        text = f"{name}: step {done} of {p.total_steps or '…'}"
-        if p.epochs:
-            last = p.epochs[-1]
-            text += f" · epoch {last['epoch']} validation accuracy {last['val_accuracy']:.1%}"
-        st.progress(done / p.total_steps if p.total_steps else 0.0, text=text)
+def _refresh_every(job: TrainingJob | None) -> float | None:
+    """How often the live part reruns: every second while training, less often while waiting."""
+    if job is None or not job.running:
+        return None
+    return WAITING_REFRESH_S if job.waiting else LIVE_REFRESH_S
+
+
+def _curves(snapshot: dict) -> Any:
+    """The loss/accuracy figure of a progress snapshot."""
     hybrid = snapshot[HYBRID]
     twin = snapshot.get(TWIN)
     twin_series = (
@@ -138,38 +136,73 @@ def live_progress() -> None:
         if twin and twin.steps
         else None
     )
-    st.plotly_chart(
-        plots.training_curves(
-            hybrid.steps,
-            hybrid.losses,
-            hybrid.epochs,
-            accuracies=hybrid.accuracies,
-            twin=twin_series,
-            averaged_steps=(
-                (hybrid.averaged_from_step, hybrid.total_steps) if hybrid.averaged_from_step is not None else None
-            ),
-            max_points=LIVE_MAX_POINTS,
+    return plots.training_curves(
+        hybrid.steps,
+        hybrid.losses,
+        hybrid.epochs,
+        accuracies=hybrid.accuracies,
+        twin=twin_series,
+        averaged_steps=(
+            (hybrid.averaged_from_step, hybrid.total_steps) if hybrid.averaged_from_step is not None else None
         ),
-        key="live_curves",
+        max_points=LIVE_MAX_POINTS,
     )
-    if job and not job.running:
-        _finish(job)
-        st.rerun()  # a full rerun shows the results and re-enables the Train button
+
+
+def _live_curves(job: TrainingJob) -> Any:
+    """The live figure, rebuilt at most every CHART_REFRESH_S (see there why)."""
+    built_at, figure = st.session_state.get(LIVE_FIGURE_KEY, (0.0, None))
+    if figure is None or time.monotonic() - built_at >= CHART_REFRESH_S:
+        figure = _curves(job.snapshot())
+        st.session_state[LIVE_FIGURE_KEY] = (time.monotonic(), figure)
+    return figure
+
+
+st.session_state[REFRESH_KEY] = _refresh_every(job)
+
+
+@st.fragment(run_every=st.session_state[REFRESH_KEY])
+def live_progress() -> None:
+    """Progress bar and live curves, redrawn on their own while training runs (see LIVE_REFRESH_S)."""
+    job: TrainingJob | None = st.session_state.get(JOB_KEY)
+    if _refresh_every(job) != st.session_state.get(REFRESH_KEY):
+        st.rerun()  # waiting → training → finished: a full rerun sets the new pace (and shows results)
+    if job is None:
+        if curves := st.session_state.get(CURVES_KEY):
+            st.plotly_chart(curves, key="live_curves")
+        return
+    if job.waiting:
+        _, waiting_now = SCHEDULER.busy()
+        st.info(
+            f"Waiting for a free training slot: place {job.queue_place() or 1} of {waiting_now} in the queue. "
+            f"This server runs {MAX_CONCURRENT} training(s) or experiment(s) at a time and serves them in order."
+        )
+        return
+    for name, (done, total, last) in job.latest().items():
+        text = f"{name}: step {done} of {total or '…'}"
+        if last:
+            text += f" · epoch {last['epoch']} validation accuracy {last['val_accuracy']:.1%}"
+        st.progress(done / total if total else 0.0, text=text)
+    st.plotly_chart(_live_curves(job), key="live_curves")
 
 
 live_progress()
+if job is not None and not job.running:
+    _finish(job)
+    st.rerun()  # shows the results and re-enables the Train button
 
 if error := st.session_state.pop("train_error", None):
     st.error(md(error, limit=1000), icon="🚫")
 
-models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}
-hybrid = models.get(HYBRID) or next(iter(models.values()), None)
-if hybrid is not None and not running and "test" not in hybrid.metrics:
-    st.info("This model was saved without test metrics; explore it on the Explain page.")
-elif hybrid is not None and not running:
+
+def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
+    """The kept model's test results beside the references, and its download."""
+    if "test" not in hybrid.metrics:
+        st.info("This model was saved without test metrics; explore it on the Explain page.")
+        return
     test = hybrid.metrics["test"]
     if hybrid.metrics.get("stop_reason"):
-        st.warning(hybrid.metrics["stop_reason"])
+        st.warning(md(hybrid.metrics["stop_reason"], limit=500))
     st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
@@ -190,7 +223,7 @@ elif hybrid is not None and not running:
         )
         + f"This model: {hybrid.metrics['params']['total']:,} parameters, "
         + f"{hybrid.metrics.get('seconds_per_epoch', 0):.2f} s per epoch; kept "
-        + hybrid.metrics.get("kept", f"epoch {hybrid.metrics.get('best_epoch', '?')}")
+        + md(hybrid.metrics.get("kept", f"epoch {hybrid.metrics.get('best_epoch', '?')}"))
         + "."
     )
     rows = {
@@ -223,6 +256,13 @@ elif hybrid is not None and not running:
         key="download_model",
     )
     st.page_link("pages/4_Explain.py", label="Next: explain its predictions", icon="➡️")
+
+
+models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}
+hybrid = models.get(HYBRID) or next(iter(models.values()), None)
+if hybrid is not None and not running:
+    with user_errors(stop=False):  # an uploaded model's metrics.json may be incomplete
+        show_results(models, hybrid)
 
 with st.expander("Load a model saved earlier"):
     uploaded = st.file_uploader(

@@ -60,6 +60,14 @@ class TrainingJob(Job):
         with self.lock:
             return copy.deepcopy(self.progress)
 
+    def latest(self) -> dict[str, tuple[int, int, dict[str, Any] | None]]:
+        """Per model: (steps done, total steps, last epoch's metrics or None); cheap, for progress bars."""
+        with self.lock:
+            return {
+                name: (p.steps[-1] if p.steps else 0, p.total_steps, p.epochs[-1] if p.epochs else None)
+                for name, p in self.progress.items()
+            }
+
     def _config_for(self, name: str) -> RunConfig:
         if name == HYBRID:
             return self.config
