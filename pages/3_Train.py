@@ -19,12 +19,10 @@ from hqcnn.data import get_info  # noqa: E402
 from hqcnn.folder_data import file_label  # noqa: E402
 from hqcnn.recipes import recommended_train_config  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
-from ui.jobs import SCHEDULER, current_owner, warm_up  # noqa: E402
+from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.text import md  # noqa: E402
 from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
-
-warm_up()  # the worker fork server imports torch once, while the user reads the page
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
 LIVE_FIGURE_KEY, REFRESH_KEY = "_live_figure", "_live_refresh_s"

@@ -17,11 +17,9 @@ values = render_sidebar()
 
 from hqcnn import experiments as ex  # noqa: E402
 from ui.experiment_job import ExperimentJob  # noqa: E402
-from ui.jobs import SCHEDULER, current_owner, warm_up  # noqa: E402
+from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.text import md  # noqa: E402
-
-warm_up()
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
 JOB_KEY = "experiment_job"

@@ -336,8 +336,15 @@ SCHEDULER = Scheduler(SLOTS)
 atexit.register(SCHEDULER.close)  # runs before multiprocessing's own clean-up of its children
 
 
+_warming = threading.Event()
+
+
 def warm_up() -> None:
-    """Start the fork server now (it imports torch once, a few seconds), so the first job starts at once."""
+    """Start the fork server in the background (it imports torch once, several seconds), so that the
+    first job starts at once. Called by every page: the first visitor's arrival starts it."""
+    if _warming.is_set():
+        return
+    _warming.set()
 
     def start() -> None:
         try:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from hqcnn.config import DEPTH_RANGE, QUBITS_RANGE
 from hqcnn.errors import DataError
-from ui import state
+from ui import jobs, state
 from ui.text import md
 
 DISCLAIMER = "For research and teaching only. Not a medical device: never use it to diagnose, treat or triage patients."
@@ -63,6 +63,7 @@ def render() -> dict:
     """Draw the shared controls and return the session's settings."""
     from hqcnn.data import DATASETS
 
+    jobs.warm_up()  # workers are ready by the time the user presses Train
     values = state.settings()
     # An own dataset is accepted only if this session uploaded it: a link must never let anyone
     # open a folder of the server or another user's upload.
