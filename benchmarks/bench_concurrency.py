@@ -11,10 +11,10 @@ Part 2, responsiveness, in a real browser: starts `streamlit run app.py`, lets N
 press Train (N = --busy), then a further session measures, --repeats times each, the seconds from
 opening the Circuit page to its script finishing (page render) and from moving the sidebar's depth
 slider to the rerun finishing (widget response). Reports medians and the ratio to N = 0, measured
-in the same run. The N training sessions' pages run in a browser of their own at the lowest CPU
-priority, as if they were on the students' own computers: drawing N live charts would otherwise
-take this machine's cores from the server being measured. (Linux groups processes by session for
-scheduling, "autogroup", so that browser's group is given nice 19 in /proc/<pid>/autogroup.) Needs /usr/bin/chromium (apt-get install -y chromium).
+in the same run. The N training sessions' pages are frozen once their training runs (Chromium's
+page lifecycle "frozen", as for a tab in the background): drawing N live charts in N browsers on
+this 2-core machine would otherwise measure the browsers, not the server. A frozen page also asks
+for no live-view reruns, so this measures what the training jobs themselves cost other users. Needs /usr/bin/chromium (apt-get install -y chromium).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from benchmarks.bench_app import DONE, _wait_healthy  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
 
 LONG_TRAINING = "/Train?epochs=100"  # far longer than a measurement: the sessions stay busy
-TRAINER_NICE = 19
 # Records every change of the app's script state with a timestamp, so that a rerun that starts
 # and ends between two polls is still seen.
 WATCH_STATE = """() => {
@@ -104,18 +103,22 @@ def _timed_widget(page) -> float:
     return (ended_ms - started_ms) / 1000
 
 
-def measure_pages(browser, trainer_browser, url: str, busy: int, repeats: int) -> dict:
+def measure_pages(browser, url: str, busy: int, repeats: int) -> dict:
     """Median page render and widget response of one session while `busy` others train."""
     trainers = []
     for _ in range(busy):
-        context = trainer_browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(120_000)
         page = context.new_page()
         page.goto(url + LONG_TRAINING)
         page.get_by_role("heading", level=1, name="Train").wait_for(timeout=120_000)
         page.wait_for_selector(DONE, timeout=120_000)
         page.locator(".st-key-train_button button >> visible=true").click()
-        page.get_by_text(re.compile(r"hybrid: step \d+ of")).first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"hybrid: step \d+ of|Waiting for a free training slot")).first.wait_for(
+            timeout=60_000
+        )
+        # A tab in the background: its browser draws nothing (and asks for no live-view reruns).
+        context.new_cdp_session(page).send("Page.setWebLifecycleState", {"state": "frozen"})
         trainers.append(context)
     time.sleep(3)  # every worker is past its start-up
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -135,25 +138,6 @@ def measure_pages(browser, trainer_browser, url: str, busy: int, repeats: int) -
     return row
 
 
-def _chromium_groups() -> dict[str, int]:
-    """{autogroup: one pid in it} of the running Chromium processes."""
-    groups = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "chromium":
-                groups.setdefault((proc / "autogroup").read_text().split()[0], int(proc.name))
-        except OSError:
-            continue
-    return groups
-
-
-def _lower_priority(groups: set[str]) -> None:
-    """Give these autogroups the lowest priority (needs root, as on the reference machine)."""
-    for group in groups:
-        pid = next(pid for g, pid in _chromium_groups().items() if g == group)
-        Path(f"/proc/{pid}/autogroup").write_text(str(TRAINER_NICE))
-
-
 def responsiveness(busy_counts: list[int], repeats: int) -> list[dict]:
     """Part 2 on a fresh server."""
     from playwright.sync_api import sync_playwright
@@ -170,11 +154,7 @@ def responsiveness(busy_counts: list[int], repeats: int) -> list[dict]:
         _wait_healthy(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            before = _chromium_groups()
-            trainer_browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            _lower_priority(_chromium_groups().keys() - before.keys())
-            rows = [measure_pages(browser, trainer_browser, url, busy, repeats) for busy in busy_counts]
-            trainer_browser.close()
+            rows = [measure_pages(browser, url, busy, repeats) for busy in busy_counts]
             browser.close()
         return rows
     finally:
