@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import state
+from ui import jobs, state
 from ui.sidebar import DISCLAIMER
 
 ASSETS = Path(__file__).parent / "assets"
@@ -76,3 +76,7 @@ st.markdown(
     "CC BY 4.0), bundled with the app. Other MedMNIST datasets download on first use. "
     "Yang et al., *MedMNIST v2*, Scientific Data 10:41 (2023). Details: `assets/ATTRIBUTION.md`."
 )
+
+# Start the training workers' fork server now (it imports torch once, in its own process), so that
+# the first Train of this server starts at once.
+jobs.warm_up()

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -40,17 +42,27 @@ def _wait_healthy(url: str, deadline_s: float = 120) -> None:
     raise RuntimeError("the server did not start")
 
 
-def one_run(browser) -> dict:
-    """Start a fresh server and time the two user-visible moments."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+@contextmanager
+def served_app() -> Iterator[str]:
+    """A fresh `streamlit run app.py` on a free loopback port; yields its URL once it answers."""
+    url = f"http://127.0.0.1:{_free_port()}"
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+         "127.0.0.1", "--server.port", url.rsplit(":", 1)[1], "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         _wait_healthy(url)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def one_run(browser) -> dict:
+    """Start a fresh server and time the two user-visible moments."""
+    with served_app() as url:
         ready = time.perf_counter()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
@@ -67,9 +79,6 @@ def one_run(browser) -> dict:
         first_progress_s = time.perf_counter() - clicked
         page.close()
         return {"home_after_ready_s": home_s, "first_progress_after_click_s": first_progress_s}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:

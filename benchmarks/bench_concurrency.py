@@ -23,7 +23,6 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_app import DONE, _wait_healthy  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from benchmarks.bench_app import DONE, served_app  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 LONG_TRAINING = "/Train?epochs=100"  # far longer than a measurement: the sessions stay busy
 # Records every change of the app's script state with a timestamp, so that a rerun that starts
@@ -142,24 +141,11 @@ def responsiveness(busy_counts: list[int], repeats: int) -> list[dict]:
     """Part 2 on a fresh server."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_healthy(url)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            rows = [measure_pages(browser, url, busy, repeats) for busy in busy_counts]
-            browser.close()
-        return rows
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with served_app() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        rows = [measure_pages(browser, url, busy, repeats) for busy in busy_counts]
+        browser.close()
+    return rows
 
 
 def print_training(training: list[dict], epochs: int) -> None:

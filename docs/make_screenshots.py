@@ -10,7 +10,6 @@ pages to docs/screenshots/ (1280×900). Needs /usr/bin/chromium (apt-get install
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,23 +17,15 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_app import DONE, _wait_healthy  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from benchmarks.bench_app import DONE, served_app  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_healthy(url)
+    with served_app() as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -61,9 +52,6 @@ def main() -> None:
             page.locator(".st-key-saliency").scroll_into_view_if_needed()
             page.screenshot(path=str(OUT / "explain.png"))
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(f"saved to {OUT}")
 
 
