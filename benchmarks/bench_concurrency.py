@@ -113,9 +113,7 @@ def measure_pages(browser, url: str, busy: int, repeats: int) -> dict:
         page.get_by_role("heading", level=1, name="Train").wait_for(timeout=120_000)
         page.wait_for_selector(DONE, timeout=120_000)
         page.locator(".st-key-train_button button >> visible=true").click()
-        page.get_by_text(re.compile(r"hybrid: step \d+ of|Waiting for a free training slot")).first.wait_for(
-            timeout=60_000
-        )
+        page.get_by_text(re.compile(r"hybrid: step \d+ of|Waiting for a free slot")).first.wait_for(timeout=60_000)
         # A tab in the background: its browser draws nothing (and asks for no live-view reruns).
         context.new_cdp_session(page).send("Page.setWebLifecycleState", {"state": "frozen"})
         trainers.append(context)

@@ -22,7 +22,7 @@ from hqcnn.references import resnet18  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.text import md  # noqa: E402
-from ui.training import HYBRID, MAX_CONCURRENT, TWIN, TrainedModel, TrainingJob  # noqa: E402
+from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
 LIVE_FIGURE_KEY, REFRESH_KEY = "_live_figure", "_live_refresh_s"
@@ -97,6 +97,7 @@ if b1.button("Train", type="primary", disabled=running, key="train_button"):
     with user_errors():
         job = SCHEDULER.submit(TrainingJob(config, with_twin=values["twin"], owner=current_owner()))
     st.session_state[JOB_KEY] = job
+    st.session_state.pop(LIVE_FIGURE_KEY, None)  # the live figure belonged to the previous training
     running = True
 if b2.button(
     "Stop",
@@ -170,11 +171,7 @@ def live_progress() -> None:
             st.plotly_chart(curves, key="live_curves")
         return
     if job.waiting:
-        _, waiting_now = SCHEDULER.busy()
-        st.info(
-            f"Waiting for a free training slot: place {job.queue_place() or 1} of {waiting_now} in the queue. "
-            f"This server runs {MAX_CONCURRENT} training(s) or experiment(s) at a time and serves them in order."
-        )
+        st.info(job.waiting_message())
         return
     for name, (done, total, last) in job.latest().items():
         text = f"{name}: step {done} of {total or '…'}"

@@ -159,10 +159,7 @@ def live_progress() -> None:
         return
     done, total, message = job.snapshot()
     if job.waiting:
-        st.info(
-            f"Waiting for a free slot: place {job.queue_place() or 1} in the queue. This server runs "
-            f"{SCHEDULER.slots} training(s) or experiment(s) at a time and serves them in order."
-        )
+        st.info(job.waiting_message())
     elapsed = time.time() - (job.started_at or time.time())
     st.progress(min(done / total, 1.0) if total else 0.0, text=f"{message} · {elapsed:.0f} s")
     if not job.running:

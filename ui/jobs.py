@@ -145,6 +145,14 @@ class Job:
         """1 for the first waiting job, 2 for the next, …; 0 once it runs or has finished."""
         return SCHEDULER.place(self)
 
+    def waiting_message(self) -> str:
+        """What the page says while the job waits for a slot."""
+        waiting = SCHEDULER.busy()[1]
+        return (
+            f"Waiting for a free slot: place {self.queue_place() or 1} of {max(waiting, 1)} in the queue. This server "
+            f"runs {SCHEDULER.slots} training(s) or experiment(s) at a time and serves them in order."
+        )
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished (for scripts and benchmarks); False on timeout."""
         return self._finished.wait(timeout)

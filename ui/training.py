@@ -16,12 +16,11 @@ import torch
 
 from hqcnn.config import RunConfig
 from hqcnn.train import averaging_start
-from ui.jobs import SLOTS, Job, Owner
+from ui.jobs import Job, Owner
 
 if TYPE_CHECKING:
     from hqcnn.train import RunOutcome
 
-MAX_CONCURRENT = SLOTS
 # The server process itself only renders pages and explains single images: one torch thread each,
 # so that page scripts never oversubscribe the cores the training workers use.
 torch.set_num_threads(1)

@@ -127,7 +127,7 @@ def test_reload_and_train_leaves_no_orphans(browser, app_url: str, server_worker
         button(page, "train_button").click()
         page.get_by_text(re.compile(r"hybrid: step \d+ of")).first.wait_for(timeout=FIRST_PROGRESS_S * 1000)
         assert time.monotonic() - clicked < FIRST_PROGRESS_S
-        assert not any("Waiting for a free training slot" in text for text in texts(page, INFO))
+        assert not any("Waiting for a free slot" in text for text in texts(page, INFO))
         page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
             timeout=60_000
         )
