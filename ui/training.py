@@ -9,6 +9,7 @@ them from the script thread (a fragment that reruns every second).
 from __future__ import annotations
 
 import copy
+import secrets
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,9 @@ class TrainedModel:
     meta: Any  # checkpoint.ModelMeta
     metrics: dict[str, Any]  # as in metrics.json: "test", "params", "seconds_per_epoch", ...
     source: str  # "trained" or "uploaded"
+    # A name for this model that is never reused (unlike id(), which Python recycles once an object
+    # is freed): per-model caches, such as the Explain page's, are keyed by it.
+    key: str = field(default_factory=lambda: secrets.token_hex(8), compare=False)
 
     @classmethod
     def from_outcome(cls, outcome: RunOutcome) -> TrainedModel:
