@@ -68,6 +68,19 @@ class DatasetInfo:
         return min(n, per_class * self.n_classes) if per_class else n
 
 
+# MedMNIST names RetinaMNIST's classes by number only; they are the five grades of diabetic
+# retinopathy on the international clinical scale (DeepDRiD, the source of RetinaMNIST).
+CLASS_NAMES = {
+    "retinamnist": (
+        "grade 0: no retinopathy",
+        "grade 1: mild",
+        "grade 2: moderate",
+        "grade 3: severe",
+        "grade 4: proliferative",
+    ),
+}
+
+
 def _catalogue() -> dict[str, DatasetInfo]:
     sets = {}
     for key, entry in medmnist.INFO.items():
@@ -82,7 +95,7 @@ def _catalogue() -> dict[str, DatasetInfo]:
             key=key,
             title=entry["python_class"],
             task=entry["task"],
-            label_names=tuple(name for _, name in labels),
+            label_names=CLASS_NAMES.get(key, tuple(name for _, name in labels)),
             n_channels=int(entry["n_channels"]),
             n_samples={split: int(entry["n_samples"][split]) for split in SPLITS},
             description=entry["description"],

@@ -71,7 +71,16 @@ class TrainResult:
             return (
                 f"the average of epochs {first}–{last}" if first != last else f"epoch {last}, the only epoch averaged"
             )
+        if not self.full_epochs:
+            return "the weights reached when it stopped, before any epoch had finished"
+        if self.best.get("partial"):
+            return f"epoch {self.best_epoch} as far as it got before the stop, the best on validation AUC"
         return f"epoch {self.best_epoch}, the best on validation AUC"
+
+    @property
+    def full_epochs(self) -> int:
+        """Epochs that went over every training image (a stop cuts the last one short)."""
+        return sum(1 for row in self.history if not row["partial"])
 
 
 def pick_device(name: str) -> torch.device:
@@ -258,6 +267,11 @@ def train_model(
             result.val = {"accuracy": result.best["val_accuracy"], "auc": result.best["val_auc"]}
     if result.stopped and not failed:
         result.stop_reason = f"Stopped by the user after {step} of {total_steps} steps; kept {result.kept}."
+        if not result.full_epochs:
+            result.stop_reason += (
+                " No epoch was completed and validated, so this model has hardly trained: "
+                "expect it to be no better than guessing."
+            )
     model.eval()
     full_epochs = [s for s, row in zip(train_seconds, result.history, strict=False) if not row["partial"]]
     result.seconds_per_epoch = float(np.mean(full_epochs or train_seconds or [0.0]))

@@ -1,21 +1,24 @@
 """Train: train the hybrid model live (optionally its classical twin) and read its test results."""
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from ui import state
-from ui.common import dataset_title, ensure_dataset, user_errors
+from ui.common import class_counts, dataset_title, ensure_dataset, user_errors
 from ui.sidebar import render as render_sidebar
 
 st.set_page_config(page_title="Train · HQCNN Explorer", page_icon="🏋️", layout="wide")
 st.title("Train")
 values = render_sidebar()
 
-from hqcnn import plots  # noqa: E402
+from hqcnn import advice, plots  # noqa: E402
 from hqcnn.checkpoint import from_zip  # noqa: E402
+from hqcnn.config import ModelConfig  # noqa: E402
 from hqcnn.data import get_info  # noqa: E402
+from hqcnn.estimate import describe_seconds  # noqa: E402
 from hqcnn.folder_data import file_label  # noqa: E402
 from hqcnn.recipes import recommended_train_config  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
@@ -36,29 +39,53 @@ WAITING_REFRESH_S = 3.0
 CHART_REFRESH_S = 3.0
 LIVE_MAX_POINTS = 400
 
+with user_errors():
+    info = get_info(values["dataset"])
+n_train = info.training_images(values["train_per_class"])
+state.apply_recipe(values, n_train)  # before the controls: they show the recipe's values
+recipe = recommended_train_config(n_train)
+
+state.bind(
+    st.checkbox,
+    "recipe",
+    f"Use the recommended recipe for {n_train:,} training images: {recipe.epochs} epochs, batch {recipe.batch_size}, "
+    f"learning rate {recipe.lr:g}, average of the second half",
+    help="Small datasets need smaller batches and more epochs to reach a plateau. Moving any of the controls "
+    "below leaves the recipe; tick this again to return to it.",
+)
 c1, c2, c3, c4 = st.columns(4)
 state.bind(
     c1.slider,
     "epochs",
     "Epochs",
+    after_change=state.leave_recipe,
     min_value=1,
-    max_value=int(state.SETTINGS["epochs"].bounds[1]),  # as high as a link may ask; the recipe asks up to 60
+    max_value=int(state.SETTINGS["epochs"].bounds[1]),
     help="Passes over the training images.",
 )
 state.bind(
     c2.select_slider,
     "lr",
     "Learning rate",
-    options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    after_change=state.leave_recipe,
+    options=list(state.SETTINGS["lr"].choices),
     format_func=lambda v: f"{v:g}",
-    help="Step size of the Adam optimiser; 0.003 works well here.",
+    help="Step size of the Adam optimiser.",
 )
-state.bind(c3.select_slider, "batch_size", "Batch size", options=[16, 32, 64, 128, 256], help="Images per step.")
+state.bind(
+    c3.select_slider,
+    "batch_size",
+    "Batch size",
+    after_change=state.leave_recipe,
+    options=list(state.SETTINGS["batch_size"].choices),
+    help="Images per step.",
+)
 state.bind(c4.number_input, "seed", "Seed", min_value=0, max_value=10_000, step=1, help="Same seed, same result.")
 state.bind(
     st.checkbox,
     "average",
     "Keep the average of the second half of training (steadier on small datasets) instead of the best epoch",
+    after_change=state.leave_recipe,
     help="Averages the weights reached at the end of each epoch of the second half (stochastic weight averaging). "
     "Without it, the epoch with the best validation AUC is kept, which a small validation set picks noisily.",
 )
@@ -68,23 +95,6 @@ state.bind(
     "Also train the classical twin (same network with the circuit replaced by a classical layer of the same size)",
 )
 
-with user_errors():
-    n_train = get_info(values["dataset"]).training_images(values["train_per_class"])
-recipe = recommended_train_config(n_train)
-
-
-def _use_recipe() -> None:
-    values.update(epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, average=recipe.average_last > 0)
-
-
-st.button(
-    f"Use the recommended recipe for {n_train:,} training images: {recipe.epochs} epochs, batch {recipe.batch_size}, "
-    f"learning rate {recipe.lr:g}, average of the second half",
-    on_click=_use_recipe,
-    key="recipe_button",
-    help="Small datasets need smaller batches and more epochs to reach a plateau.",
-)
-
 config = state.run_config()
 job: TrainingJob | None = st.session_state.get(JOB_KEY)
 running = job is not None and job.running
@@ -92,7 +102,12 @@ running = job is not None and job.running
 if not ensure_dataset(config.data.dataset):
     st.stop()
 
-b1, b2, _ = st.columns([1, 1, 4])
+with user_errors():
+    test_counts = class_counts(config.data.dataset)["test"]
+if warnings := advice.before_training(n_train, config.train.batch_size, test_counts, info.label_names):
+    st.warning("\n\n".join(md(warning, limit=1000) for warning in warnings), icon="⚠️")
+
+b1, b2, b3 = st.columns([1, 1, 4])
 if b1.button("Train", type="primary", disabled=running, key="train_button"):
     with user_errors():
         job = SCHEDULER.submit(TrainingJob(config, with_twin=values["twin"], owner=current_owner()))
@@ -106,6 +121,7 @@ if b2.button(
     help="Stops after the current batch; keeps the best epoch, or the average so far once averaging has begun.",
 ):
     job.stop()
+estimate_slot = b3.empty()  # filled at the end of the page: timing a few steps must not delay the rest
 
 
 def _finish(job: TrainingJob) -> None:
@@ -144,6 +160,7 @@ def _curves(snapshot: dict) -> Any:
         averaged_steps=(
             (hybrid.averaged_from_step, hybrid.total_steps) if hybrid.averaged_from_step is not None else None
         ),
+        total_steps=hybrid.total_steps or None,
         max_points=LIVE_MAX_POINTS,
     )
 
@@ -178,6 +195,8 @@ def live_progress() -> None:
         if last:
             text += f" · epoch {last['epoch']} validation accuracy {last['val_accuracy']:.1%}"
         st.progress(done / total if total else 0.0, text=text)
+    if (left := job.seconds_left()) is not None:
+        st.caption(f"Time left: {describe_seconds(left)} (from the pace so far). The chart is redrawn every few seconds.")
     st.plotly_chart(_live_curves(job), key="live_curves")
 
 
@@ -198,6 +217,8 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
     test = hybrid.metrics["test"]
     if hybrid.metrics.get("stop_reason"):
         st.warning(md(hybrid.metrics["stop_reason"], limit=500))
+    if warning := advice.after_training(test, hybrid.meta.label_names):
+        st.warning(md(warning, limit=1000), icon="⚠️")
     st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
@@ -236,6 +257,8 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
             f"{twin.metrics.get('seconds_per_epoch', 0):.2f} s per epoch. One seed only: differences of a few "
             "points can be chance; the Experiments page repeats runs over seeds."
         )
+        if warning := advice.after_training(twin.metrics["test"], twin.meta.label_names):
+            st.warning("Classical twin: " + md(warning, limit=1000), icon="⚠️")
     left, right = st.columns(2)
     labels = list(hybrid.meta.label_names)
     left.plotly_chart(plots.confusion_matrix(test["confusion"], labels), key="confusion")
@@ -243,13 +266,14 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
         right.plotly_chart(
             plots.roc_curves(test["roc"], labels, test["auc"], reference.auc if reference else None), key="roc"
         )
-    st.download_button(
-        "Download the trained model (safetensors + JSON, zip)",
-        hybrid.zip_bytes(),
-        file_name=f"hqcnn_{file_label(hybrid.meta.dataset)}_{hybrid.config.model.n_qubits}q.zip",
-        mime="application/zip",
-        key="download_model",
-    )
+    for column, (name, model) in zip(st.columns(len(models)), models.items(), strict=True):
+        column.download_button(
+            f"Download the {name} model (safetensors + JSON, zip)",
+            model.zip_bytes(),
+            file_name=f"hqcnn_{file_label(model.meta.dataset)}_{model.config.model.n_qubits}q_{model.config.model.kind}.zip",
+            mime="application/zip",
+            key=f"download_{model.config.model.kind}",
+        )
     st.page_link("pages/4_Explain.py", label="Next: explain its predictions", icon="➡️")
 
 
@@ -277,3 +301,34 @@ with st.expander("Load a model saved earlier"):
                 f"Loaded a {saved.config.model.kind} model for {md(dataset_title(saved.meta.dataset))}. "
                 "Open Explain to explore it."
             )
+
+
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def _step_times(model: ModelConfig, in_channels: int, n_classes: int, image_size: int, batch_size: int) -> Any:
+    """A few training steps of this shape timed on this server (shared by sessions; re-timed every
+    10 minutes, since a server's load changes)."""
+    from hqcnn.estimate import measure
+
+    return measure(model, in_channels, n_classes, image_size, batch_size)
+
+
+def estimate_text() -> str:
+    """How long the configured run will take here, from steps timed on this server now."""
+    from hqcnn.estimate import run_seconds
+
+    in_channels = 1 if config.data.grayscale else info.n_channels
+    models = [config.model] + ([replace(config.model, kind="classical")] if values["twin"] else [])
+    seconds, per_step = 0.0, []
+    for model in models:
+        times = _step_times(model, in_channels, info.n_classes, config.data.image_size, config.train.batch_size)
+        seconds += run_seconds(config.train, n_train, info.n_samples["val"], info.n_samples["test"], times)
+        per_step.append(f"{times.train_step_s * 1000:.0f} ms")
+    return (
+        f"Training will take {describe_seconds(seconds)} on this server (a step timed here just now: "
+        f"{' and '.join(per_step)}), plus any wait for a free place."
+    )
+
+
+if not running:
+    with user_errors(stop=False):
+        estimate_slot.caption(estimate_text())

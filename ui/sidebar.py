@@ -65,16 +65,19 @@ def render() -> dict:
 
     jobs.warm_up()  # workers are ready by the time the user presses Train
     values = state.settings()
+    messages = state.url_messages()
     # An own dataset is accepted only if this session uploaded it: a link must never let anyone
     # open a folder of the server or another user's upload.
     if not session_may_use(values["dataset"]):
-        st.warning(
-            f"Unknown dataset '{md(values['dataset'], 60)}' in the link (your own images are not shared by "
-            "links: upload them again); showing PneumoniaMNIST instead."
+        messages.insert(
+            0,
+            f"Unknown dataset '{values['dataset'][:60]}' (your own images are not shared by links: upload them "
+            "again); showing PneumoniaMNIST instead.",
         )
         values["dataset"] = "pneumoniamnist"
-    for message in state.url_messages():
-        st.warning(f"Link setting ignored: {md(message)}")
+    if messages:  # one box: a link with many bad values must not push the page below the fold
+        listed = "\n".join(f"- {md(message, 200)}" for message in messages)
+        st.warning(f"Some settings in the link could not be used:\n{listed}", icon="⚠️")
     with st.sidebar:
         st.header("Set-up")
         state.bind(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ class Progress:
     accuracies: list[float] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     averaged_from_step: int | None = None  # weights from this step on are averaged into the kept model
+    started_s: float | None = None  # time.monotonic() at the first batch's start
+    last_batch_s: float | None = None  # time.monotonic() when the latest batch ended
 
 
 class TrainingJob(Job):
@@ -68,6 +71,22 @@ class TrainingJob(Job):
                 for name, p in self.progress.items()
             }
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the job ends, from the pace of the steps so far; None before the first batch.
+
+        A model that has not started yet (the twin) trains on the same batches as the one before,
+        and is expected to take as long.
+        """
+        with self.lock:
+            left, pace, steps = 0.0, None, 0
+            for p in self.progress.values():
+                if p.steps and p.started_s is not None and p.last_batch_s is not None:
+                    pace, steps = (p.last_batch_s - p.started_s) / p.steps[-1], p.total_steps
+                    left += (p.total_steps - p.steps[-1]) * pace
+                elif pace is not None:
+                    left += steps * pace
+            return left if pace is not None else None
+
     def _config_for(self, name: str) -> RunConfig:
         if name == HYBRID:
             return self.config
@@ -88,6 +107,7 @@ class TrainingJob(Job):
             if kind == "train_start":
                 total_steps, steps_per_epoch = rest
                 p.total_steps = total_steps
+                p.started_s = time.monotonic()
                 first_averaged = averaging_start(self.config.train)
                 if first_averaged is not None:
                     p.averaged_from_step = (first_averaged - 1) * steps_per_epoch
@@ -96,6 +116,7 @@ class TrainingJob(Job):
                 p.steps.append(step)
                 p.losses.append(loss)
                 p.accuracies.append(accuracy)
+                p.last_batch_s = time.monotonic()
             elif kind == "epoch":
                 _, metrics = rest
                 p.epochs.append({**metrics, "step": p.steps[-1] if p.steps else 0})

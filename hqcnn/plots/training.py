@@ -150,6 +150,7 @@ def training_curves(
     name: str = "hybrid",
     baseline_accuracy: float | None = None,
     averaged_steps: tuple[int, int] | None = None,
+    total_steps: int | None = None,
     smoothing: float = 0.9,
     max_points: int = 2000,
 ) -> go.Figure:
@@ -167,6 +168,8 @@ def training_curves(
         baseline_accuracy: e.g. the majority-class accuracy; drawn as a dotted reference line.
         averaged_steps: (first, last) step of the stretch whose weights are averaged into the kept
             model; shaded on both rows.
+        total_steps: the run's planned steps: the step axis spans them from the first batch on,
+            so a live chart does not rescale (or crowd its ticks) as training goes on.
         smoothing: EMA weight in [0, 1); higher is smoother.
         max_points: per-batch curves longer than this are thinned evenly (light figures).
     """
@@ -224,8 +227,11 @@ def training_curves(
     last_step = max(
         [int(np.max(steps)) if len(steps) else 0]
         + [int(np.max(twin["steps"])) if twin is not None and len(twin.get("steps", [])) else 0]
+        + [averaged_steps[1] if averaged_steps else 0, total_steps or 0]
     )
     ticks: dict[str, Any] = {"tickformat": ",d", "rangemode": "nonnegative"}
+    if total_steps:
+        ticks["range"] = [0, last_step * 1.01]
     if last_step <= 25:
         ticks.update(tickmode="linear", tick0=0, dtick=1 if last_step <= 10 else (2 if last_step <= 16 else 5))
     fig.update_xaxes(**ticks)
