@@ -364,3 +364,10 @@ def test_noise_functions():
     assert torch.equal((salted != 0.5).all(dim=1), changed)
     assert changed.float().mean().item() == pytest.approx(0.3, abs=0.05)
     assert torch.equal(x, torch.full((4, 3, 16, 16), 0.5))  # inputs untouched
+
+
+def test_retinamnist_classes_are_named_by_retinopathy_grade():
+    names = data.get_info("retinamnist").label_names
+    assert len(names) == len(medmnist.INFO["retinamnist"]["label"]) == 5
+    assert names[0] == "grade 0: no retinopathy" and names[4] == "grade 4: proliferative"
+    assert data.get_info("pneumoniamnist").label_names == ("normal", "pneumonia")  # MedMNIST's own names

@@ -9,9 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import checkpoint
+from hqcnn.recipes import recommended_train_config
 from hqcnn.train import run
 from tests.conftest import quick_config
-from ui.state import SETTINGS
+from ui.state import RECIPE_SETTINGS, SETTINGS
 from ui.text import md
 from ui.training import HYBRID, TrainedModel
 
@@ -29,6 +30,8 @@ def open_page(page: str | None = None, models: dict | None = None, **settings) -
         at.session_state["models"] = models
     if settings:
         values = {name: spec.default for name, spec in SETTINGS.items()}
+        if any(name in settings for name in RECIPE_SETTINGS):
+            values["recipe"] = False  # as a link that sets them: these values, not the recipe's
         values.update(settings)
         at.session_state["settings"] = values
     at.run()
@@ -119,17 +122,45 @@ def test_short_training_run_shows_metrics_and_charts():
     models = at.session_state["models"]
     assert set(models) == {"hybrid", "classical twin"}
     assert any("Majority-class baseline accuracy" in c.value for c in at.caption)
-    assert len(at.get("download_button")) == 1
+    downloads = at.get("download_button")
+    assert len(downloads) == 2  # the twin can be downloaded like the hybrid
+    assert {d.proto.label for d in downloads} == {
+        "Download the hybrid model (safetensors + JSON, zip)",
+        "Download the classical twin model (safetensors + JSON, zip)",
+    }
 
 
-def test_recipe_button_turns_on_averaging_and_the_result_says_what_was_kept():
-    at = open_page("pages/3_Train.py", dataset="breastmnist", train_per_class=20)
-    assert at.checkbox(key="w_average").value is False
-    at.button(key="recipe_button").click().run()
+@pytest.mark.parametrize("dataset", ["pneumoniamnist", "breastmnist", "retinamnist"])
+def test_the_training_controls_start_from_the_recipe_for_the_dataset(dataset):
+    at = open_page("pages/3_Train.py", dataset=dataset)
     assert_clean(at)
-    settings = at.session_state["settings"]
-    assert settings["average"] is True and settings["lr"] == 1e-2 and settings["batch_size"] == 32
+    n_train = {"pneumoniamnist": 4708, "breastmnist": 546, "retinamnist": 1080}[dataset]
+    recipe = recommended_train_config(n_train)
+    assert at.checkbox(key="w_recipe").value is True
+    assert at.slider(key="w_epochs").value == recipe.epochs
+    assert at.select_slider(key="w_lr").value == recipe.lr
+    assert at.select_slider(key="w_batch_size").value == recipe.batch_size
     assert at.checkbox(key="w_average").value is True
+    # The page says how long the run takes here, from steps it timed.
+    assert any(c.value.startswith("Training will take about") and " ms)" in c.value for c in at.caption)
+
+
+def test_moving_a_training_control_leaves_the_recipe_and_ticking_it_returns():
+    at = open_page("pages/3_Train.py", dataset="breastmnist")
+    at.slider(key="w_epochs").set_value(3).run()
+    assert_clean(at)
+    assert at.checkbox(key="w_recipe").value is False
+    assert at.session_state["settings"]["epochs"] == 3
+    at.sidebar.selectbox(key="w_dataset").set_value("pneumoniamnist").run()
+    assert at.slider(key="w_epochs").value == 3  # the user's value now, whatever the dataset
+    at.checkbox(key="w_recipe").check().run()
+    assert at.slider(key="w_epochs").value == recommended_train_config(4708).epochs
+
+
+def test_the_recipe_keeps_an_average_and_the_result_says_what_was_kept():
+    at = open_page("pages/3_Train.py", dataset="breastmnist", train_per_class=20)
+    assert at.checkbox(key="w_average").value is True  # 40 images: the recipe's batches of 8
+    assert at.select_slider(key="w_batch_size").value == 8
     at.slider(key="w_epochs").set_value(2).run()
     at.button(key="train_button").click().run()
     wait_for_training(at)
@@ -137,6 +168,18 @@ def test_recipe_button_turns_on_averaging_and_the_result_says_what_was_kept():
     assert any("kept epoch 2, the only epoch averaged" in c.value for c in at.caption)
     live = at.get("plotly_chart")[0].proto.spec
     assert "weights averaged into the kept model" in live  # the averaged stretch is shaded
+
+
+@pytest.mark.parametrize("dataset", ["pneumoniamnist", "breastmnist", "retinamnist"])
+def test_the_default_settings_learn_more_than_the_majority_class(dataset):
+    # Train pressed without changing anything, on the whole bundled set: the product's default.
+    at = open_page("pages/3_Train.py", dataset=dataset)
+    at.button(key="train_button").click().run()
+    wait_for_training(at, deadline_s=400)
+    assert_clean(at)
+    test = at.session_state["models"][HYBRID].metrics["test"]
+    assert test["accuracy"] > test["majority_accuracy"] + 0.03, test
+    assert not [w.value for w in at.warning]  # no one-class or baseline warning
 
 
 @pytest.fixture(scope="module")
@@ -177,16 +220,24 @@ def test_uploading_a_model_archive(trained_model):
     assert [m.label for m in at.metric][:1] == ["Accuracy"]
 
 
-def test_bad_link_values_are_clamped_with_a_message():
+def test_bad_link_values_are_clamped_with_one_message():
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["n_qubits"] = "99"
     at.query_params["depth"] = "abc"
     at.query_params["dataset"] = "nosuchmnist"
+    at.query_params["lr"] = "7"
     at.run()
-    at.switch_page("pages/2_Circuit.py").run()
+    at.switch_page("pages/3_Train.py").run()
     assert not at.exception
     values = at.session_state["settings"]
     assert values["n_qubits"] == 8 and values["depth"] == 2 and values["dataset"] == "pneumoniamnist"
-    warnings = " ".join(w.value for w in at.warning)
+    # The nearest learning rate the control offers: control, setting and URL agree.
+    assert values["lr"] == 0.03 and values["recipe"] is False
+    assert at.select_slider(key="w_lr").value == 0.03
+    assert at.query_params["lr"] == "0.03"
+    assert len(at.warning) == 1  # one box lists every value it changed
+    warning = at.warning[0].value
     # The values are quoted as literal text (Markdown-escaped), never as Markdown.
-    assert md("n_qubits=99") in warnings and md("depth=abc") in warnings and "nosuchmnist" in warnings
+    for quoted in ("n_qubits=99", "depth=abc", "lr=7"):
+        assert md(quoted) in warning
+    assert "nosuchmnist" in warning and "using 0\\.03" in warning

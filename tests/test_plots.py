@@ -657,3 +657,15 @@ def test_apply_style_sets_house_rules() -> None:
     check_house_rules(fig)
     assert fig.layout.xaxis.title.text == "x (s)"
     assert list(fig.layout.colorway) == plots.OKABE_ITO
+
+
+def test_a_live_chart_spans_the_planned_steps_from_the_first_batch(rng: np.random.Generator) -> None:
+    """Early in a long run (5 of 1,122 steps, the averaged stretch shaded ahead), the step axis
+    already spans the whole run with automatic ticks, not one tick per step over 1,122 steps."""
+    run = _run(rng, 5, 1)
+    fig = plots.training_curves(
+        run["steps"], run["losses"], [], run["accuracies"], averaged_steps=(561, 1122), total_steps=1122
+    )
+    axis = fig.layout.xaxis2
+    assert axis.tickmode is None and axis.dtick is None
+    assert axis.range[0] == 0 and axis.range[1] >= 1122

@@ -176,3 +176,24 @@ def test_a_last_batch_of_one_image_joins_the_previous_batch(small_pneumonia):
     rec = Recorder()
     outcome = run(quick_config(epochs=1), data=odd, callback=rec)  # batch norm would fail on a batch of one
     assert rec.total == (2, 2) and outcome.result.history[0]["partial"] is False
+
+
+def test_a_stop_before_the_first_epoch_ends_says_that_no_epoch_was_validated(small_pneumonia):
+    stop = threading.Event()
+    rec = Recorder(stop_after_step=1, stop=stop)
+    outcome = run(quick_config(epochs=5), data=small_pneumonia, callback=rec, stop=stop)
+    result = outcome.result
+    assert result.full_epochs == 0 and result.history[0]["partial"] is True
+    assert result.kept == "the weights reached when it stopped, before any epoch had finished"
+    assert "No epoch was completed and validated" in result.stop_reason
+    assert "best on validation AUC" not in result.stop_reason
+
+
+def test_the_recipe_gives_a_tiny_set_several_steps_per_epoch():
+    from hqcnn.recipes import BATCH_SIZES, recommended_train_config
+
+    for n_train in (10, 32, 40, 100, 127, 546, 1080, 4708):
+        recipe = recommended_train_config(n_train)
+        assert recipe.batch_size in BATCH_SIZES
+        assert n_train < 4 * BATCH_SIZES[0] or math.ceil(n_train / recipe.batch_size) >= 4, n_train
+    assert recommended_train_config(546).batch_size == 32 and recommended_train_config(4708).batch_size == 128

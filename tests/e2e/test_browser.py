@@ -217,19 +217,20 @@ def test_train_then_explain(page, artifacts: Path, docs_screenshots: Path) -> No
     screenshot(page, artifacts / "explain_after.png")
 
 
-def test_bad_link_values_warn(page, artifacts: Path) -> None:
-    open_page(page, "/Circuit?n_qubits=99&depth=abc", "Quantum circuit")
-    page.locator("[data-testid='stImage'] img").first.wait_for(state="visible")
+def test_bad_link_values_warn_once_and_the_controls_show_what_is_used(page, artifacts: Path) -> None:
+    open_page(page, "/Train?n_qubits=99&depth=abc&lr=7", "Train")
+    button(page, "train_button").wait_for(state="visible")
     warnings = texts(page, WARNING)
-    assert len(warnings) == 2, warnings
-    assert all(text.startswith("Link setting ignored") for text in warnings), warnings
-    assert any("n_qubits=99" in text and "using 8" in text for text in warnings), warnings
-    assert any("depth=abc" in text and "using 2" in text for text in warnings), warnings
+    assert len(warnings) == 1, warnings  # one box, the controls stay above the fold
+    assert "Some settings in the link could not be used" in warnings[0], warnings
+    for quoted, used in (("n_qubits=99", "using 8"), ("depth=abc", "using 2"), ("lr=7", "using 0.03")):
+        assert quoted in warnings[0] and used in warnings[0], warnings
+    # The learning-rate control shows the value the run will use, the one the link now carries.
+    assert page.locator(".st-key-w_lr [data-testid='stSliderThumbValue']").inner_text() == "0.03"
     assert_healthy(page)
     assert texts(page, ERROR) == []
-    # The link is rewritten to the values actually used.
-    assert "n_qubits=8" in page.url and "depth" not in page.url, page.url
-    screenshot(page, artifacts / "circuit_bad_link.png")
+    assert "n_qubits=8" in page.url and "lr=0.03" in page.url and "depth" not in page.url, page.url
+    screenshot(page, artifacts / "train_bad_link.png")
 
 
 def _bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
