@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import jobs, state
 from ui.sidebar import DISCLAIMER
+from ui.text import md
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -62,8 +63,9 @@ values = state.settings()
 with st.sidebar:
     st.header("Current set-up")
     st.caption(
-        f"Dataset: {values['dataset']} · {values['n_qubits']} qubits · depth {values['depth']} · "
-        f"{values['epochs']} epochs. Change it on the other pages."
+        f"Dataset: {md(values['dataset'], 60)} · {values['n_qubits']} qubits · depth {values['depth']} · "
+        + ("the recommended training recipe" if values["recipe"] else f"{values['epochs']} epochs")
+        + ". Change it on the other pages."
     )
     st.divider()
     st.caption(DISCLAIMER)

@@ -241,3 +241,38 @@ def test_bad_link_values_are_clamped_with_one_message():
     for quoted in ("n_qubits=99", "depth=abc", "lr=7"):
         assert md(quoted) in warning
     assert "nosuchmnist" in warning and "using 0\\.03" in warning
+
+
+def test_a_failed_download_leaves_only_its_message(tmp_path, monkeypatch):
+    import socket
+
+    from hqcnn import data
+
+    probe = socket.create_server(("127.0.0.1", 0))  # a port where nothing listens: refused at once
+    url = f"http://127.0.0.1:{probe.getsockname()[1]}/dermamnist.npz"
+    probe.close()
+    monkeypatch.setenv("HQCNN_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "_remote", lambda key, size: (url, "0" * 32))
+    at = open_page("pages/3_Train.py", dataset="dermamnist")
+    at.button(key="download_dermamnist_28").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "download" in at.error[0].value.lower()
+    assert not at.get("progress")  # no "Connecting…" bar left above the message
+
+
+def test_a_model_that_says_one_class_for_everything_is_called_out(trained_model, small_pneumonia):
+    import copy
+
+    import torch
+
+    from hqcnn.train import evaluate
+
+    model = copy.deepcopy(trained_model.model)
+    with torch.no_grad():
+        model.head[-1].bias[:] = torch.tensor([50.0, -50.0])  # every image: class 0, "normal"
+    test = evaluate(model, small_pneumonia.x_test, small_pneumonia.y_test)
+    broken = TrainedModel(model, trained_model.config, trained_model.meta, {**trained_model.metrics, "test": test}, "trained")
+    at = open_page("pages/3_Train.py", models={HYBRID: broken})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "says 'normal' for every test image" in warnings.replace("\\", "")

@@ -90,8 +90,12 @@ def ensure_dataset(dataset: str, source_size: int = 28) -> bool:
             if total:
                 bar.progress(min(done / total, 1.0), text=f"Downloaded {done / 2**20:.1f} of {total / 2**20:.1f} MB")
 
-        with user_errors():
+        try:
             dataset_file(dataset, source_size, progress=report)
-        bar.progress(1.0, text="Done")
+        except Exception:
+            bar.empty()  # a failed download leaves only its message, no "Connecting…" above it
+            with user_errors():
+                raise
+        bar.empty()
         return True
     return False
