@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 MIN_TEST_PER_CLASS = 20  # below this, one image moves a class's recall by more than 5 points
-STEPS_PER_EPOCH_MIN = 2
 
 
 def before_training(
@@ -20,9 +19,9 @@ def before_training(
 ) -> list[str]:
     """Warnings about the data and settings of a run that has not started."""
     messages = []
-    if n_train < STEPS_PER_EPOCH_MIN * batch_size:
+    if n_train < batch_size:
         messages.append(
-            f"There are only {n_train:,} training images, fewer than two batches of {batch_size}: each epoch is "
+            f"There are only {n_train:,} training images, fewer than one batch of {batch_size}: each epoch is "
             "a single step, too few for the model to learn. Choose a smaller batch size (or the recommended "
             "recipe), or add images."
         )

@@ -40,8 +40,9 @@ def test_a_model_that_learned_gets_no_warning():
 
 def test_before_training_names_too_few_images_for_a_batch_and_too_few_test_images():
     assert before_training(4708, 128, [234, 390], ["normal", "pneumonia"]) == []
+    assert before_training(40, 32, [234, 390], ["normal", "pneumonia"]) == []  # a batch and a bit
     messages = before_training(32, 128, [4, 1], ["cats", "dogs"])
     assert len(messages) == 2
-    assert "only 32 training images, fewer than two batches of 128" in messages[0]
+    assert "only 32 training images, fewer than one batch of 128" in messages[0]
     assert "only 4 of 'cats', 1 of 'dogs'" in messages[1] and f"fewer than {MIN_TEST_PER_CLASS}" in messages[1]
     assert "by 100 percentage points" in messages[1]  # one image of 'dogs' is all of its recall

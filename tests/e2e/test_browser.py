@@ -168,6 +168,35 @@ WATCH_LIVE = """() => {
 }"""
 
 
+WATCH_TIME_LEFT = """() => {
+    window.__timeLeft = false;
+    new MutationObserver(() => {
+        if (/^Time left: about \\d+ (s|min)/m.test(document.body.innerText)) window.__timeLeft = true;
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_train_with_the_defaults_learns_and_says_how_long(page, artifacts: Path) -> None:
+    # Nothing set but the dataset: what a teacher gets by pressing Train.
+    open_page(page, "/Train?dataset=breastmnist", "Train")
+    assert page.locator(".st-key-w_recipe input[type='checkbox']").is_checked()
+    estimate = page.get_by_text(re.compile(r"^Training will take about \d+ (s|min) on this server"))
+    estimate.wait_for(timeout=TRAIN_DEADLINE_MS)
+    page.evaluate(WATCH_TIME_LEFT)
+    button(page, "train_button").click()
+    labels = page.locator("[data-testid='stMetricLabel']")
+    labels.filter(has_text=re.compile(r"^Accuracy$")).wait_for(timeout=4 * TRAIN_DEADLINE_MS)
+    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
+    assert page.evaluate("() => window.__timeLeft"), "the time left was never shown while training"
+    metrics = dict(zip(texts(page, "[data-testid='stMetricLabel']"), texts(page, "[data-testid='stMetricValue']"), strict=True))
+    baseline = page.get_by_text(re.compile(r"^Majority-class baseline accuracy")).first.inner_text()
+    majority = float(re.search(r"accuracy: ([0-9]+\.[0-9]+)", baseline).group(1))
+    assert float(metrics["Accuracy"]) > majority, (metrics, majority)
+    assert texts(page, WARNING) == []  # no one-class model, no run that cannot teach
+    assert_healthy(page)
+    screenshot(page, artifacts / "train_defaults.png")
+
+
 def test_train_then_explain(page, artifacts: Path, docs_screenshots: Path) -> None:
     open_page(page, "/Train?train_per_class=20&epochs=2&batch_size=32", "Train")
     assert texts(page, WARNING) == []  # the link's values are all valid
