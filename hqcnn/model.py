@@ -188,6 +188,28 @@ class ParamCounts:
         }
 
 
+def count_parameters(cfg: ModelConfig, in_channels: int, n_classes: int) -> ParamCounts:
+    """The trainable parameters per stage of `build_model(cfg, in_channels, n_classes)`, from the
+    configuration alone: no model is built (the Circuit page shows them on every change).
+
+    tests/test_circuit_page.py holds this to `parameter_counts` of the real models.
+    """
+    c1, c2 = cfg.channels
+    norm = 2 if cfg.batch_norm else 0  # BatchNorm2d: a scale and a shift per channel
+    backbone = (
+        (in_channels * 9 + 1 + norm) * c1  # conv1 (3×3 kernels, bias) and bn1
+        + (c1 * 9 + 1 + norm) * c2  # conv2 and bn2
+        + (c2 * POOLED_GRID * POOLED_GRID + 1) * cfg.n_features  # the projection (feature_norm has none)
+    )
+    spec = CircuitSpec.from_model_config(cfg)
+    quantum = spec.n_weights if cfg.kind == "hybrid" else 0
+    rank = twin_rank(spec)
+    middle = rank * (cfg.n_features + cfg.n_qubits) + cfg.n_qubits if cfg.kind == "classical" else 0
+    head_in = cfg.n_features if cfg.kind == "backbone" else cfg.n_qubits
+    head = (head_in + 1) * cfg.hidden + (cfg.hidden + 1) * n_classes
+    return ParamCounts(backbone=backbone, quantum=quantum, classical_middle=middle, head=head)
+
+
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import state
-from ui.common import class_counts, ensure_dataset, prepared_data, user_errors
+from ui.common import class_counts, ensure_dataset, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
 from ui.text import md
@@ -12,8 +12,101 @@ st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout
 st.title("Data")
 values = render_sidebar()
 
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+
 from hqcnn import folder_data, plots  # noqa: E402  (after the sidebar so the page frame appears first)
-from hqcnn.data import dataset_status, get_info, load_arrays  # noqa: E402
+from hqcnn.config import DataConfig  # noqa: E402
+from hqcnn.data import (  # noqa: E402
+    _split_seed,
+    _to_unit,
+    dataset_status,
+    get_info,
+    load_arrays,
+    low_data_indices,
+    preprocess,
+)
+
+_STEP_VALUES = 2**24  # float32 values per step (64 MB): a bundled set in one, a large upload in a few hundred images
+
+
+# Figures are cached as shared resources, not copied per call: st.plotly_chart only reads them
+# (it serialises a copy), and unpickling the 30-image grid on every rerun costs more than the
+# rest of the page.
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _samples_figure(dataset: str) -> go.Figure:
+    """The grid of example training images (built once per dataset, shared by all sessions)."""
+    images, labels = load_arrays(dataset, 28)["train"]
+    return plots.sample_grid(images, labels, list(get_info(dataset).label_names), per_class=6)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _balance_figure(dataset: str) -> go.Figure:
+    """Images per class in each split."""
+    return plots.class_balance(class_counts(dataset), list(get_info(dataset).label_names))
+
+
+def _resize_matrix(side: int, size: int) -> np.ndarray:
+    """(size, side) matrix R such that preprocessing resizes each channel X to R X Rᵀ.
+
+    Read off that very resize applied to images with one white row each: bilinear resizing is
+    linear and separable, and when enlarging, each output pixel's weights sum to 1.
+    """
+    rows = np.repeat(np.eye(side, dtype=np.uint8)[:, :, None] * 255, side, axis=2)  # image i: row i white
+    return _to_unit(rows, False, size)[:, 0, :, 0].T.double().numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _training_set(
+    dataset: str, source_size: int, grayscale: bool, image_size: int, per_class: int | None, seed: int
+) -> tuple[int, int, tuple[float, ...], tuple[float, ...]]:
+    """Count, first image (a row of the stored train split) and per-channel mean and standard
+    deviation (0..1 units, before noise) of the training images `prepare` keeps for these settings.
+
+    The statistics `prepare` computes, without building the enlarged tensors it trains on (at
+    128 px hundreds of MB and seconds of work): enlarging is the linear map X -> R X Rᵀ, so with
+    a = Rᵀ1 and K = RᵀR the sums over the enlarged pixels follow from the stored images:
+    Σ R X Rᵀ = aᵀ X a and Σ (R X Rᵀ)² = Σ (K X K) ⊙ X.
+    """
+    images, labels = load_arrays(dataset, source_size)["train"]
+    keep = np.arange(len(labels)) if per_class is None else low_data_indices(labels, per_class, seed)
+    side = images.shape[1]
+    enlarge = image_size > side
+    if enlarge:
+        resize = _resize_matrix(side, image_size)
+        a, k = resize.sum(axis=0), resize.T @ resize
+    summed = side if enlarge else image_size  # side of the images the sums run over
+    step = max(1, _STEP_VALUES // (images[0].size // side**2 * summed**2))
+    total = squares = 0.0
+    for start in range(0, len(keep), step):
+        # numpy, not torch, for the sums: torch's threads make such small steps erratic on a busy server.
+        x = _to_unit(images[keep[start : start + step]], grayscale, summed).numpy()
+        x = x.astype(np.float64)  # (B, C, s, s): millions of terms are summed
+        if enlarge:
+            total = total + np.einsum("i,bcij,j->c", a, x, a)
+            squares = squares + np.einsum("bcij,bcij->c", k @ x @ k, x)
+        else:
+            total = total + x.sum(axis=(0, 2, 3))
+            squares = squares + np.einsum("bcij,bcij->c", x, x)
+    n = len(keep) * image_size**2
+    mean = total / n
+    std = np.maximum(np.sqrt(np.maximum(squares / n - mean**2, 0.0)), 1e-6)  # the floor `prepare` applies
+    return len(keep), int(keep[0]), tuple(mean.tolist()), tuple(std.tolist())
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _preview_figure(cfg: DataConfig, index: int) -> go.Figure:
+    """Stored training image `index` beside the model input made from it under `cfg` (without
+    normalisation, which leaves the picture as it is: an image is shown in 0..1 units).
+
+    For the first kept image this is exactly the first row of the training tensors, noise
+    included: that row's noise is the first draws from the split's seed, however many rows follow.
+    """
+    image = load_arrays(cfg.dataset, cfg.source_size)["train"][0][index]
+    shown = preprocess(image[None], cfg, (), (), noise_seed=_split_seed(cfg.seed, "train"))  # (1, C, H, W)
+    return plots.before_after(image, shown[0].numpy())
 
 
 def _read_folder(key: str) -> None:
@@ -89,14 +182,13 @@ if not ensure_dataset(info.key):
 
 with user_errors():
     counts = class_counts(info.key)
-    arrays = load_arrays(info.key, 28)
+    samples, balance = _samples_figure(info.key), _balance_figure(info.key)
 
 left, right = st.columns([3, 2])
 with left:
-    images, labels = arrays["train"]
-    st.plotly_chart(plots.sample_grid(images, labels.ravel(), list(info.label_names), per_class=6), key="samples")
+    st.plotly_chart(samples, key="samples")
 with right:
-    st.plotly_chart(plots.class_balance(counts, list(info.label_names)), key="balance")
+    st.plotly_chart(balance, key="balance")
     majority = max(counts["test"]) / sum(counts["test"])
     st.caption(
         f"Always guessing the most common class would score {majority:.1%} accuracy on the test set: "
@@ -153,15 +245,17 @@ with c2:
 
 config = state.run_config().data
 with user_errors():
-    data = prepared_data(config)
+    n_train, first, mean, std = _training_set(
+        config.dataset, config.source_size, config.grayscale, config.image_size, config.train_per_class, config.seed
+    )
+    # Not keyed on normalisation, so ticking Normalise reuses the figure.
+    preview = _preview_figure(replace(config, normalize=False), first)
 with c3:
-    index = 0
-    original = images[data.train_indices[index]] / 255.0
-    st.plotly_chart(plots.before_after(original, data.to_display(data.x_train[index : index + 1])[0]), key="preview")
+    st.plotly_chart(preview, key="preview")
 st.caption(
-    f"Training on {len(data.y_train):,} images ({'all' if not config.train_per_class else f'{config.train_per_class} per class'}), "
-    f"validating on {len(data.y_val):,}, testing on {len(data.y_test):,}. Channel mean "
-    f"{', '.join(f'{m:.3f}' for m in data.mean)}, standard deviation {', '.join(f'{s:.3f}' for s in data.std)} "
-    "(pixel units 0–1)."
+    f"Training on {n_train:,} images ({'all' if not config.train_per_class else f'{config.train_per_class} per class'}), "
+    f"validating on {sum(counts['val']):,}, testing on {sum(counts['test']):,}. Channel mean "
+    f"{', '.join(f'{m:.3f}' for m in mean)}, standard deviation {', '.join(f'{s:.3f}' for s in std)} "
+    "of the training images before noise (pixel units 0–1)."
 )
 st.page_link("pages/2_Circuit.py", label="Next: the quantum circuit", icon="➡️")

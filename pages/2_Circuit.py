@@ -1,35 +1,148 @@
 """Circuit: choose the quantum circuit's shape and see it drawn, sized and exported."""
 
-import io
 from dataclasses import replace
 
 import streamlit as st
 
+from hqcnn.config import ENCODINGS, ENTANGLERS, ModelConfig
 from ui import state
+from ui.common import user_errors
 from ui.sidebar import render as render_sidebar
 
 st.set_page_config(page_title="Circuit · HQCNN Explorer", page_icon="⚛️", layout="wide")
 st.title("Quantum circuit")
 values = render_sidebar()
 
-# Imported after the sidebar so that the page frame appears before torch and PennyLane load.
-from hqcnn import plots  # noqa: E402
-from hqcnn.circuit import ENCODING_DESCRIPTIONS, ENTANGLER_DESCRIPTIONS  # noqa: E402
-from hqcnn.config import ENCODINGS, ENTANGLERS  # noqa: E402
-from hqcnn.data import get_info  # noqa: E402
-from hqcnn.model import build_model, parameter_counts  # noqa: E402
-from hqcnn.references import RESNET18_PARAMS  # noqa: E402
 
-n = values["n_qubits"]
+# Everything that depends only on the circuit's shape is computed once per shape for all
+# sessions; PennyLane and torch are imported here only when a shape is new.
+@st.cache_data(show_spinner="Drawing the circuit…", max_entries=64)
+def circuit_view(n_qubits: int, depth: int, n_features: int, entangler: str, encoding: str) -> dict:
+    """Words, diagram, text drawing and placeholder OpenQASM of one circuit shape."""
+    from hqcnn import circuit
+    from hqcnn.plots.quantum import circuit_diagram
+
+    spec = circuit.CircuitSpec(n_qubits, depth, n_features, entangler, encoding)
+    title = f"{n_qubits} qubits · depth {depth} · {n_features} features · {entangler} · {encoding}"
+    header = [
+        f"HQCNN Explorer: the circuit designed on the Circuit page ({n_qubits} qubits, depth {depth}, "
+        f"{n_features} features, entangler {entangler}, encoding {encoding}).",
+        "Placeholder angles: every encoding angle and every trainable angle is 0 here. With a trained hybrid "
+        "model the Circuit page also exports that model's circuit with its learned angles and one image's input.",
+        "Qubit i of the model is q[i]; <Z> of qubit i = P(measure 0) - P(measure 1) is what the head reads.",
+    ]
+    return {
+        "words": circuit.describe(spec),
+        "entanglers": dict(circuit.ENTANGLER_DESCRIPTIONS),
+        "encodings": dict(circuit.ENCODING_DESCRIPTIONS),
+        "diagram": circuit_diagram(n_qubits, circuit.circuit_gates(spec), title),
+        "text": circuit.draw_text(spec),
+        "qasm": circuit.to_openqasm(spec, comments=header),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def parameter_rows(config: ModelConfig, in_channels: int, n_classes: int) -> dict[str, dict[str, int]]:
+    """Trainable parameters per stage of the hybrid model and its classical twin (no model is built)."""
+    from hqcnn.model import count_parameters
+
+    return {
+        "hybrid": count_parameters(config, in_channels, n_classes).to_dict(),
+        "classical twin": count_parameters(replace(config, kind="classical"), in_channels, n_classes).to_dict(),
+    }
+
+
+def sentence(text: str) -> str:
+    """`text` with its first letter capitalised (str.capitalize would turn "CNOT" into "Cnot")."""
+    return text[:1].upper() + text[1:]
+
+
+def model_test_split(trained) -> tuple:
+    """The trained model's own test images and labels, kept for this session's current model only."""
+    kept = st.session_state.get("_circuit_test_split")
+    if kept is None or kept[0] != trained.key:
+        from hqcnn.data import prepare_split
+        from ui.sidebar import require_session_dataset
+
+        require_session_dataset(trained.meta.dataset, "This model")
+        kept = (trained.key, *prepare_split(trained.config.data, "test", trained.meta.mean, trained.meta.std))
+        st.session_state["_circuit_test_split"] = kept
+    return kept[1], kept[2]
+
+
+@st.fragment
+def trained_export(trained, designed: ModelConfig) -> None:
+    """OpenQASM of the trained hybrid's own circuit: its learned angles and one test image's input."""
+    import torch
+
+    from hqcnn.circuit import CircuitSpec, to_openqasm
+    from ui.common import dataset_title
+    from ui.text import md
+
+    st.subheader("OpenQASM of your trained model")
+    cfg, meta = trained.config.model, trained.meta
+    shape = f"{cfg.n_qubits} qubits, depth {cfg.depth}, {cfg.n_features} features, {cfg.entangler}, {cfg.encoding}"
+    same = CircuitSpec.from_model_config(cfg) == CircuitSpec.from_model_config(designed)
+    source = "trained in this session" if trained.source == "trained" else "uploaded"
+    title = dataset_title(meta.dataset)
+    st.caption(
+        f"The hybrid model {source} on {md(title)} ({shape}). "
+        + (
+            "Its circuit has the shape designed above."
+            if same
+            else "This is its own circuit, not the one designed above."
+        )
+        + " The export carries its trained angles and the encoded angles of one test image."
+    )
+    x_test = None
+    with user_errors(stop=False):
+        x_test, y_test = model_test_split(trained)
+    if x_test is None:
+        return
+    index = st.number_input(
+        f"Test image (0–{len(y_test) - 1})",
+        0,
+        len(y_test) - 1,
+        0,
+        key="circuit_qasm_index",
+        help="Its index in the test split.",
+    )
+    label = int(y_test[index].reshape(-1)[0])
+    with torch.no_grad():
+        angles = trained.model.circuit_angles(x_test[index : index + 1])[0]
+    header = [
+        f"HQCNN Explorer: the circuit of the hybrid model {source}, with its trained angles.",
+        f"Model: dataset {title} ({meta.dataset}); {shape}.",
+        f"Input: test split, image {index}, true class {label} ({meta.label_names[label]}); feature i's angle is "
+        "pi/2*(1 + tanh f_i) of the backbone's output f for this image.",
+        "Qubit i of the model is q[i]; <Z> of qubit i = P(measure 0) - P(measure 1) is what the head reads.",
+    ]
+    qasm = to_openqasm(CircuitSpec.from_model_config(cfg), angles, trained.model.middle.weights, comments=header)
+    st.markdown(f"Image {index} of the test split, true class: **{md(meta.label_names[label])}**.")
+    st.download_button(
+        "Trained circuit for this image (OpenQASM 2.0)",
+        qasm,
+        f"circuit_trained_test{index}.qasm",
+        "text/plain",
+        key="dl_qasm_trained",
+        on_click="ignore",
+    )
+    with st.expander("Show this OpenQASM"):
+        st.code(qasm, language=None)
+
+
+config = state.run_config().model
+view = circuit_view(config.n_qubits, config.depth, config.n_features, config.entangler, config.encoding)
+words = view["words"]
 c1, c2, c3 = st.columns(3)
 with c1:
     state.bind(
         st.slider,
         "n_features",
         "Features from the backbone",
-        min_value=n,
-        max_value=3 * n,
-        help=f"With {n} qubits each qubit takes 1 to 3 features, one rotation axis each.",
+        min_value=config.n_qubits,
+        max_value=3 * config.n_qubits,
+        help=words["features"],
     )
 with c2:
     state.bind(
@@ -37,68 +150,63 @@ with c2:
         "entangler",
         "Entangler",
         options=list(ENTANGLERS),
-        help="; ".join(f"{k}: {v}" for k, v in ENTANGLER_DESCRIPTIONS.items()),
+        help="; ".join(f"{k}: {v}" for k, v in view["entanglers"].items()),
     )
-    st.caption(ENTANGLER_DESCRIPTIONS[values["entangler"]].capitalize() + ".")
+    st.caption(sentence(view["entanglers"][config.entangler]) + ".")
 with c3:
     state.bind(
         st.selectbox,
         "encoding",
         "Encoding",
         options=list(ENCODINGS),
-        help="; ".join(f"{k}: {v}" for k, v in ENCODING_DESCRIPTIONS.items()),
+        help="; ".join(f"{k}: {v}" for k, v in view["encodings"].items()),
     )
-    st.caption(ENCODING_DESCRIPTIONS[values["encoding"]].capitalize() + ".")
+    st.caption(sentence(view["encodings"][config.encoding]) + ".")
 
-config = state.run_config().model
-
-
-@st.cache_data(show_spinner="Drawing the circuit…", max_entries=32)
-def circuit_drawings(n_qubits: int, depth: int, n_features: int, entangler: str, encoding: str) -> dict:
-    """Text, PNG, SVG and OpenQASM of the circuit (cached per shape)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from hqcnn.circuit import CircuitSpec, draw_figure, draw_text, to_openqasm
-
-    spec = CircuitSpec(n_qubits, depth, n_features, entangler, encoding)
-    fig = draw_figure(spec)
-    out = {"text": draw_text(spec), "qasm": to_openqasm(spec)}
-    for fmt in ("png", "svg"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight")
-        out[fmt] = buffer.getvalue()
-    plt.close(fig)
-    return out
-
-
-drawings = circuit_drawings(config.n_qubits, config.depth, config.n_features, config.entangler, config.encoding)
-st.image(
-    drawings["png"],
-    caption=(
-        f"{config.n_qubits} qubits, depth {config.depth}: angle encoding of {config.n_features} features, then "
-        f"{config.depth} layer(s) of trainable RY and RZ rotations and {config.entangler} CNOTs; ⟨Z⟩ measured on every qubit."
-    ),
-)
+trained_hybrid = (st.session_state.get("models") or {}).get("hybrid")
+has_trained = trained_hybrid is not None and trained_hybrid.config.model.kind == "hybrid"
+diagram = view["diagram"]
+# The drawing is never wider than the column it was laid out for, so it is shown at its own size.
+st.image(diagram.svg, caption=words["caption"])
 d1, d2, d3 = st.columns(3)
-d1.download_button("Diagram (PNG)", drawings["png"], "circuit.png", "image/png", key="dl_png")
-d2.download_button("Diagram (SVG)", drawings["svg"], "circuit.svg", "image/svg+xml", key="dl_svg")
-d3.download_button("Circuit (OpenQASM 2.0)", drawings["qasm"], "circuit.qasm", "text/plain", key="dl_qasm")
-with st.expander("Text form of the circuit"):
-    st.code(drawings["text"], language=None)
+# PNG on demand (rendering one takes longer than the rest of the page); no rerun after a download.
+d1.download_button("Diagram (PNG)", diagram.png, "circuit.png", "image/png", key="dl_png", on_click="ignore")
+d2.download_button("Diagram (SVG)", diagram.svg, "circuit.svg", "image/svg+xml", key="dl_svg", on_click="ignore")
+d3.download_button(
+    "Circuit (OpenQASM 2.0)",
+    view["qasm"],
+    "circuit.qasm",
+    "text/plain",
+    key="dl_qasm",
+    on_click="ignore",
+    help="This circuit with placeholder angles (all 0), as its header says.",
+)
+st.caption(
+    "The OpenQASM file has placeholder angles (all 0), as its header says. "
+    + (
+        "Your trained model's own circuit, with its learned angles and one image's input, is exported at the "
+        "foot of this page."
+        if has_trained
+        else "Once a hybrid model is trained (or loaded), this page also exports that model's own circuit with "
+        "its learned angles and one image's input."
+    )
+)
+with st.expander("Text form of the circuit (PennyLane's drawing)"):
+    st.code(view["text"], language=None)
 
 st.subheader("What each stage does")
 st.markdown(
-    f"""
-- **Encoding**: each of the {config.n_features} features (squashed into an angle between −π and π) rotates one qubit, so the
-  image summary becomes a quantum state.
-- **Variational layers** ({config.depth}): trainable RY and RZ angles on each qubit, learned like any other weight.
-- **Entangler** ({config.entangler}): {ENTANGLER_DESCRIPTIONS[config.entangler]}; this lets the qubits share information.
-- **Measurement**: the expectation value ⟨Z⟩ of each qubit, a number between −1 and +1, goes to the classifier head.
-"""
+    "\n".join(
+        f"- **{label}**: {sentence(words[key])}."
+        for label, key in [
+            ("Encoding", "encoding"),
+            (f"Variational layers ({config.depth})", "variational"),
+            (f"Entangler ({config.entangler})", "entangler"),
+            ("Measurement", "measurement"),
+        ]
+    )
 )
+
 
 st.subheader("Size of the model")
 STAGE_NAMES = {
@@ -108,25 +216,25 @@ STAGE_NAMES = {
     "head": "head",
     "total": "total",
 }
+with user_errors():
+    from hqcnn.data import get_info
 
-info = get_info(values["dataset"])
+    info = get_info(values["dataset"])
 in_channels = 1 if values["grayscale"] else info.n_channels
-counts = {
-    "hybrid": parameter_counts(build_model(config, in_channels, info.n_classes, backend="pennylane")).to_dict(),
-    "classical twin": parameter_counts(
-        build_model(replace(config, kind="classical"), in_channels, info.n_classes)
-    ).to_dict(),
-}
+counts = parameter_rows(config, in_channels, info.n_classes)
+
+from hqcnn import plots  # noqa: E402
+from hqcnn.references import RESNET18_PARAMS  # noqa: E402
 
 left, right = st.columns([3, 2])
 left.plotly_chart(plots.parameter_counts(counts), key="param_counts")
-right.dataframe(
-    {name: {STAGE_NAMES[k]: f"{v:,}" for k, v in c.items()} for name, c in counts.items()},
-    width="stretch",
-)
+# A static table: five rows need no interactive grid, whose code the browser would load first.
+right.table({name: {STAGE_NAMES[k]: f"{v:,}" for k, v in c.items()} for name, c in counts.items()})
 right.caption(
     f"The classical twin swaps the circuit's {counts['hybrid']['quantum']} angles for a classical layer with "
     f"{counts['classical twin']['classical_middle']} weights, the nearest size such a layer can have. "
     f"For scale: a MedMNIST ResNet-18 has about {RESNET18_PARAMS / 1e6:.0f} million parameters."
 )
+if has_trained:
+    trained_export(trained_hybrid, config)
 st.page_link("pages/3_Train.py", label="Next: train it", icon="➡️")

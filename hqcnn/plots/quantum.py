@@ -1,10 +1,13 @@
-"""Figures of the quantum layer: each qubit's ⟨Z⟩ readout for one image and per class, and each
-qubit's Bloch vector."""
+"""Figures of the quantum layer: each qubit's ⟨Z⟩ readout for one image and per class, each
+qubit's Bloch vector, and the diagram of the circuit itself."""
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from hqcnn.plots.style import (
     _FONT_SIZE,
+    _MUTED_GRAY,
     _REFERENCE_GRAY,
     OKABE_ITO,
     _labels_1d,
@@ -246,3 +250,276 @@ def bloch_spheres(vectors: np.ndarray, title: str = "Bloch vector of each qubit"
     # the two-line subplot titles of the first row, the bottom one the two-line note.
     styled.update_layout(margin={"l": 16, "r": 16, "t": _title_margin(styled.layout.title.text, 48), "b": 60})
     return styled
+
+
+# --------------------------------------------------------------------------------------------
+# The circuit diagram
+# --------------------------------------------------------------------------------------------
+
+# The diagram is laid out for this width and never drawn wider, so a page shows it at its own
+# size (an <img> only ever shrinks to its column) and every label keeps its font size in pixels.
+# 720 px is the main column of the wide layout on a 1280-px screen with the sidebar open.
+DIAGRAM_WIDTH_PX = 720
+_DIAGRAM_FONT = "Arial, Helvetica, 'DejaVu Sans', sans-serif"
+_WIRE_GAP = 44  # px between wires
+_BOX_H = 30
+_LEFT = 44  # wire labels
+_MEASURE_W = 52
+_ROLE_COLORS = {  # (fill, outline): light fills keep the black labels readable
+    "encoding": ("#D6EAF8", OKABE_ITO[0]),
+    "trainable": ("#FBE3C0", OKABE_ITO[1]),
+    "fixed": ("#EEEEEE", _REFERENCE_GRAY),
+}
+
+
+@dataclass(frozen=True)
+class CircuitDiagram:
+    """A drawn circuit: `svg` (text), `png()` on demand, and the sizes a reader sees.
+
+    A gate diagram is not a chart, so unlike the other builders this is no plotly figure: it is
+    drawn from simple shapes that an SVG and a PNG render alike.
+    """
+
+    shapes: tuple[tuple, ...]
+    width: int
+    height: int
+    title: str
+
+    @property
+    def font_sizes(self) -> list[int]:
+        """The font size in px of every label."""
+        return [s[4] for s in self.shapes if s[0] == "text"]
+
+    @property
+    def svg(self) -> str:
+        """The diagram as a standalone SVG document."""
+        out = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="{self.height}" '
+            f'viewBox="0 0 {self.width} {self.height}" font-family="{_DIAGRAM_FONT}">',
+            f"<title>{html.escape(self.title)}</title>",
+            f'<rect width="{self.width}" height="{self.height}" fill="white"/>',
+        ]
+        for kind, *a in self.shapes:
+            if kind == "line":
+                x1, y1, x2, y2, color, width, dashed = a
+                dash = ' stroke-dasharray="4 4"' if dashed else ""
+                out.append(
+                    f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" stroke-width="{width}"{dash}/>'
+                )
+            elif kind == "rect":
+                x, y, w, h, fill, stroke = a
+                out.append(
+                    f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}" '
+                    'stroke-width="1.5"/>'
+                )
+            elif kind == "circle":
+                cx, cy, r, fill, stroke = a
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>')
+            else:
+                x, y, text, size, color, anchor, bold = a
+                weight = ' font-weight="bold"' if bold else ""
+                out.append(
+                    f'<text x="{x}" y="{y}" font-size="{size}" fill="{color}" text-anchor="{anchor}" '
+                    f'dominant-baseline="central"{weight}>{html.escape(text)}</text>'
+                )
+        out.append("</svg>")
+        return "\n".join(out)
+
+    def png(self, scale: int = 2) -> bytes:
+        """The diagram as a PNG, `scale` device pixels per px (sharp on high-density screens)."""
+        import io
+
+        from PIL import Image, ImageDraw
+
+        image = Image.new("RGB", (self.width * scale, self.height * scale), "white")
+        draw = ImageDraw.Draw(image)
+
+        def px(*values: float) -> list[float]:
+            return [v * scale for v in values]
+
+        for kind, *a in self.shapes:
+            if kind == "line":
+                x1, y1, x2, y2, color, width, dashed = a
+                if not dashed:
+                    draw.line(px(x1, y1, x2, y2), fill=color, width=max(1, round(width * scale)))
+                    continue
+                length = math.hypot(x2 - x1, y2 - y1)
+                for start in np.arange(0.0, length, 8.0):
+                    f0, f1 = start / length, min(start + 4.0, length) / length
+                    draw.line(
+                        px(x1 + (x2 - x1) * f0, y1 + (y2 - y1) * f0, x1 + (x2 - x1) * f1, y1 + (y2 - y1) * f1),
+                        fill=color,
+                        width=max(1, round(width * scale)),
+                    )
+            elif kind == "rect":
+                x, y, w, h, fill, stroke = a
+                draw.rounded_rectangle(px(x, y, x + w, y + h), radius=4 * scale, fill=fill, outline=stroke, width=scale)
+            elif kind == "circle":
+                cx, cy, r, fill, stroke = a
+                draw.ellipse(px(cx - r, cy - r, cx + r, cy + r), fill=fill, outline=stroke, width=scale)
+            else:
+                x, y, text, size, color, anchor, bold = a
+                draw.text(
+                    px(x, y),
+                    text,
+                    fill=color,
+                    font=_png_font(size * scale, bold),
+                    anchor="mm" if anchor == "middle" else "lm",
+                )
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def _png_font(size: int, bold: bool) -> Any:
+    """DejaVu Sans, which matplotlib ships: PIL's own font has no ⟨, ⟩ or π."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+        return ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/{name}", size)
+    except (ImportError, OSError):
+        return ImageFont.load_default(size)
+
+
+def _text_px(text: str, size: int) -> float:
+    """A generous width estimate of `text` in Arial/DejaVu at `size` px (bold included)."""
+    return 0.62 * size * len(text)
+
+
+def _gate_label(gate: Any) -> str:
+    if gate.role == "encoding":
+        return f"{gate.name}(x{gate.feature})"
+    return gate.name[:6]
+
+
+def _layer_columns(gates: Sequence[Any]) -> list[list[Any]]:
+    """Gates of one layer in columns: each as early as its wires allow, a new stage (encoding,
+    trainable, fixed) starting a new column so that the stages read left to right."""
+    columns: list[list[Any]] = []
+    free: dict[int, int] = {}  # wire → first column it is free in
+    stage_start, previous_role = 0, None
+    for gate in gates:
+        if gate.role != previous_role:
+            stage_start, previous_role = len(columns), gate.role
+        span = range(min(gate.wires), max(gate.wires) + 1)  # a CNOT's line crosses the wires between
+        column = max([stage_start, *(free.get(w, 0) for w in span)])
+        while len(columns) <= column:
+            columns.append([])
+        columns[column].append(gate)
+        for w in span:
+            free[w] = column + 1
+    return columns
+
+
+def _column_pitch(column: Sequence[Any]) -> float:
+    widths = [30.0 if len(g.wires) > 1 else _text_px(_gate_label(g), _FONT_SIZE) + 14 for g in column]
+    return max(widths) + 10
+
+
+def circuit_diagram(
+    n_qubits: int, gates: Sequence[Any], title: str, max_width: int = DIAGRAM_WIDTH_PX
+) -> CircuitDiagram:
+    """The circuit drawn as rows of whole layers, each row at most `max_width` px wide.
+
+    Args:
+        n_qubits: number of wires.
+        gates: in order, each with `name`, `wires`, `role` ("encoding", "trainable" or "fixed"),
+            `layer` and, for encoding gates, `feature` (as `hqcnn.circuit.circuit_gates` gives).
+        title: the heading drawn above the circuit.
+        max_width: widest the drawing may be; layers wrap onto further rows to stay within it.
+    """
+    layers: dict[int, list[Any]] = {}
+    for gate in gates:
+        layers.setdefault(gate.layer, []).append(gate)
+    blocks = []  # (layer, columns, pitches, width)
+    for layer, members in sorted(layers.items()):
+        columns = _layer_columns(members)
+        pitches = [_column_pitch(c) for c in columns]
+        blocks.append((layer, columns, pitches, sum(pitches) + 16))
+    room = max_width - _LEFT - _MEASURE_W - 8
+    rows: list[list[tuple]] = [[]]
+    for block in blocks:
+        if rows[-1] and sum(b[3] for b in rows[-1]) + block[3] > room:
+            rows.append([])
+        rows[-1].append(block)
+    content = _LEFT + max(sum(b[3] for b in row) for row in rows) + _MEASURE_W + 8
+    legend = [
+        ("encoding", "RY(x3)", "encoding: feature 3's angle"),
+        ("trainable", "RY", "trainable angle"),
+        (None, "", "CNOT: ● control, ⊕ target"),
+    ]
+    legend_w = sum(_text_px(label, _FONT_SIZE) + _text_px(text, _FONT_SIZE - 1) + 40 for _, label, text in legend)
+    width = int(min(max_width, max(content, _text_px(title, _FONT_SIZE + 3) + 16, min(legend_w, max_width) + 16)))
+
+    shapes: list[tuple] = [("text", 8, 18, title, _FONT_SIZE + 3, "#222222", "start", True)]
+    x, y = 8.0, 48.0
+    for role, label, text in legend:
+        item_w = _text_px(label, _FONT_SIZE) + _text_px(text, _FONT_SIZE - 1) + 40
+        if x > 8 and x + item_w > width:
+            x, y = 8.0, y + 30
+        box_w = _text_px(label, _FONT_SIZE) + 14 if role else -6.0
+        if role:
+            fill, stroke = _ROLE_COLORS[role]
+            shapes += [
+                ("rect", x, y - 13, box_w, 26, fill, stroke),
+                ("text", x + box_w / 2, y, label, _FONT_SIZE, "#111111", "middle", False),
+            ]
+        shapes.append(("text", x + box_w + 6, y, text, _FONT_SIZE - 1, "#333333", "start", False))
+        x += item_w
+    top = y + 26
+    for r, row in enumerate(rows):
+        first_wire = top + 24 + _WIRE_GAP / 2
+        wire_y = [first_wire + q * _WIRE_GAP for q in range(n_qubits)]
+        end = _LEFT + sum(b[3] for b in row) + (_MEASURE_W if r == len(rows) - 1 else 8)
+        for q, wy in enumerate(wire_y):
+            shapes.append(("text", 8, wy, f"q{q}", _FONT_SIZE, "#222222", "start", False))
+            shapes.append(
+                ("line", _LEFT, wy, end - (_MEASURE_W / 2 if r == len(rows) - 1 else 0), wy, "#444444", 1.2, False)
+            )
+        x = float(_LEFT)
+        for layer, columns, pitches, block_w in row:
+            if x > _LEFT:  # a dashed line between two layers
+                shapes.append(("line", x, top + 14, x, wire_y[-1] + _WIRE_GAP / 2, _MUTED_GRAY, 1, True))
+            shapes.append(
+                ("text", x + block_w / 2, top + 10, f"layer {layer + 1}", _FONT_SIZE - 1, "#333333", "middle", False)
+            )
+            cx = x + 8
+            for column, pitch in zip(columns, pitches, strict=True):
+                mid = cx + pitch / 2
+                for gate in column:
+                    shapes += _gate_shapes(gate, mid, wire_y)
+                cx += pitch
+            x += block_w
+        if r == len(rows) - 1:
+            for wy in wire_y:
+                shapes += [
+                    ("rect", x + 4, wy - _BOX_H / 2, _MEASURE_W - 8, _BOX_H, "white", "#222222"),
+                    ("text", x + _MEASURE_W / 2, wy, "⟨Z⟩", _FONT_SIZE, "#111111", "middle", False),
+                ]
+        top = wire_y[-1] + _WIRE_GAP / 2 + 16
+    return CircuitDiagram(tuple(shapes), width, int(top), title)
+
+
+def _gate_shapes(gate: Any, mid: float, wire_y: Sequence[float]) -> list[tuple]:
+    """The shapes of one gate centred at x = `mid`."""
+    if gate.name == "CNOT":
+        control, target = (wire_y[w] for w in gate.wires)
+        return [
+            ("line", mid, control, mid, target, "#222222", 1.5, False),
+            ("circle", mid, control, 4.5, "#222222", "#222222"),
+            ("circle", mid, target, 10, "white", "#222222"),
+            ("line", mid - 10, target, mid + 10, target, "#222222", 1.5, False),
+            ("line", mid, target - 10, mid, target + 10, "#222222", 1.5, False),
+        ]
+    fill, stroke = _ROLE_COLORS.get(gate.role, _ROLE_COLORS["fixed"])
+    label = _gate_label(gate)
+    ys = [wire_y[w] for w in gate.wires]
+    box_w = _text_px(label, _FONT_SIZE) + 14
+    top, bottom = min(ys) - _BOX_H / 2, max(ys) + _BOX_H / 2
+    return [
+        ("rect", mid - box_w / 2, top, box_w, bottom - top, fill, stroke),
+        ("text", mid, (top + bottom) / 2, label, _FONT_SIZE, "#111111", "middle", False),
+    ]
