@@ -171,7 +171,7 @@ def _trained(data: PreparedData, model_cfg: ModelConfig, source: str = "trained"
 
 
 def _qiskit_readout(qasm: str) -> np.ndarray:
-    qiskit = pytest.importorskip("qiskit")
+    import qiskit
     from qiskit.quantum_info import SparsePauliOp, Statevector
 
     circuit = qiskit.qasm2.loads(qasm).remove_final_measurements(inplace=False)
@@ -247,7 +247,8 @@ def test_uploaded_model_names_are_escaped_and_unavailable_data_is_an_error(small
 
 
 def test_export_header_of_a_crafted_name_stays_a_comment():
-    qiskit = pytest.importorskip("qiskit")
+    import qiskit
+
     from hqcnn.circuit import to_openqasm
 
     spec = CircuitSpec(2, 1, 2)

@@ -18,7 +18,6 @@ they wait or run. No Streamlit function is called off the script thread.
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import multiprocessing
 import os
@@ -348,16 +347,9 @@ atexit.register(SCHEDULER.close)  # runs before multiprocessing's own clean-up o
 _warming = threading.Event()
 
 
-# What the pages import besides Streamlit: about 10 s of one core on the first visit to a page
-# that needs them, unless imported in the background as soon as the server has a visitor.
-SERVER_PRELOAD = ("torch", "pennylane", "plotly.graph_objects", "hqcnn.plots", "hqcnn.train", "ui.training")
-
-
 def warm_up() -> None:
-    """Start the fork server (it imports torch once, several seconds, in its own process) and
-    import the pages' libraries in this process, both in the background, so that the first Train
-    and the first visit to each page do not wait for them. Called by every page: the first
-    visitor's arrival starts it."""
+    """Start the fork server in the background (it imports torch once, several seconds), so that the
+    first job starts at once. Called by every page: the first visitor's arrival starts it."""
     if _warming.is_set():
         return
     _warming.set()
@@ -369,10 +361,5 @@ def warm_up() -> None:
             forkserver.ensure_running()
         except Exception:  # the first job will try again and report a failure
             log.exception("could not start the worker fork server")
-        for name in SERVER_PRELOAD:  # a page importing one meanwhile waits for it, never twice
-            try:
-                importlib.import_module(name)
-            except Exception:  # the page that needs it will report the failure
-                log.exception("could not preload %s", name)
 
-    threading.Thread(target=start, name="hqcnn-warm-up", daemon=True).start()
+    threading.Thread(target=start, name="hqcnn-forkserver-start", daemon=True).start()
