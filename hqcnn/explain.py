@@ -9,6 +9,9 @@ their methods), each with a label and a one-sentence description a clinician can
 
 Every function puts the model in evaluation mode while it works (BatchNorm must use its running
 statistics, not the statistics of the one image being explained) and restores the previous mode.
+
+captum is imported only by the methods that use it: importing it takes about a second, and the
+default method (saliency) is plain autograd.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 from torch import nn
 
 from hqcnn.circuit import make_qnode
+from hqcnn.config import DataConfig
+from hqcnn.data import load_arrays, prepare_split, preprocess
 from hqcnn.errors import HQCNNError
 from hqcnn.model import HybridNet, QuantumLayer
 
@@ -84,8 +88,10 @@ def _check_target(model: HybridNet, target: int) -> int:
 
 
 def _saliency(model: HybridNet, x: torch.Tensor, target: int) -> torch.Tensor:
-    # Asking for the gradient up front spares captum's warning that it had to.
-    return Saliency(model).attribute(x.requires_grad_(True), target=target, abs=True)[0]
+    # What captum's Saliency(abs=True) computes, without importing captum for the default method.
+    x = x.requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x)[0, target], x)
+    return grad.abs()[0]
 
 
 def _integrated_gradients(
@@ -93,6 +99,8 @@ def _integrated_gradients(
 ) -> torch.Tensor:
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 2:
         raise HQCNNError(f"Integrated gradients needs a whole number of at least 2 steps, got {n_steps!r}.")
+    from captum.attr import IntegratedGradients
+
     # A zero input is the training split's mean image once normalised: a neutral, "average"
     # reference rather than a black image, which would be far outside the data for an X-ray.
     baseline = torch.zeros_like(x)
@@ -103,6 +111,8 @@ def _integrated_gradients(
 
 
 def _gradcam(model: HybridNet, x: torch.Tensor, target: int) -> torch.Tensor:
+    from captum.attr import LayerAttribution, LayerGradCam
+
     # conv2 is the last convolution: its maps are the finest that still carry class information.
     cam = LayerGradCam(model, model.backbone.conv2).attribute(x, target=target, relu_attributions=True)
     # conv2 works at half resolution (after the first pooling); bring the map back to the image.
@@ -136,6 +146,8 @@ def _occlusion(
     stride = default_stride if stride is None else stride
     if not 1 <= window <= min(x.shape[-2:]) or not 1 <= stride <= window:
         raise HQCNNError(f"Occlusion needs 1 ≤ stride ≤ window ≤ image size; got window {window}, stride {stride}.")
+    from captum.attr import Occlusion
+
     channels = x.shape[1]
     # The patch spans all channels, so an RGB pixel is hidden as a whole. Baseline 0 = the mean image.
     return Occlusion(model).attribute(
@@ -313,3 +325,133 @@ def misclassified(model: HybridNet, x: torch.Tensor, y: torch.Tensor | np.ndarra
         return np.zeros(0, dtype=np.int64)
     predicted = _batched(model, x, batch_size, lambda chunk: model(chunk).argmax(dim=1)).numpy()
     return np.flatnonzero(predicted != labels).astype(np.int64)
+
+
+def probability_text(p: float) -> str:
+    """A probability as a percentage that never claims certainty the model does not have.
+
+    0.9996 is "> 99.9 %", not "100.0 %" (nor "1.000"); 0.0004 is "< 0.1 %", not "0.0 %".
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise HQCNNError(f"A probability lies between 0 and 1, got {p!r}.")
+    if p > 0.999:
+        return "> 99.9 %"
+    if p < 0.001:
+        return "< 0.1 %"
+    return f"{100 * p:.1f} %"
+
+
+# --- a whole split, a little at a time -----------------------------------------------------------
+
+
+class SplitImages:
+    """One split of a model's dataset, prepared exactly as in training, but only as far as asked.
+
+    Showing one test image needs one image: preparing the whole split up front takes seconds and,
+    at 128 px, tens to hundreds of MB per model. With added noise (`cfg.noise_std > 0`) the split is
+    prepared whole, once, because its noise is drawn for the split at once and one image's share of
+    it cannot be drawn alone.
+    """
+
+    def __init__(self, cfg: DataConfig, mean: tuple[float, ...], std: tuple[float, ...], split: str = "test") -> None:
+        self.cfg, self.mean, self.std = cfg, tuple(mean), tuple(std)
+        self._raw, self.labels = load_arrays(cfg.dataset, cfg.source_size)[split]  # read-only (N, H, W[, 3]), (N,)
+        self._whole = prepare_split(cfg, split, mean, std)[0] if cfg.noise_std > 0 else None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def images(self, start: int, stop: int) -> torch.Tensor:
+        """Model inputs (n, C, H, W) of images start..stop-1."""
+        if not 0 <= start <= stop <= len(self):
+            raise HQCNNError(f"Images {start} to {stop - 1} do not exist: the split has {len(self)}.")
+        if self._whole is not None:
+            return self._whole[start:stop].clone()  # the split itself may be shared: callers get their own
+        return preprocess(self._raw[start:stop], self.cfg, self.mean, self.std)
+
+    def image(self, index: int) -> torch.Tensor:
+        """Model input (1, C, H, W) of image `index`."""
+        return self.images(index, index + 1)
+
+    @property
+    def values_per_image(self) -> int:
+        """Input values of one image (channels × pixels): what a forward pass costs grows with it."""
+        channels = 1 if self._raw.ndim == 3 or self.cfg.grayscale else 3
+        return channels * self.cfg.image_size**2
+
+    @property
+    def chunk(self) -> int:
+        """Images per forward pass: about a million input values, so a chunk takes well under a second."""
+        return max(16, min(1024, 2**20 // self.values_per_image))
+
+
+class SplitPass:
+    """Predicted class and middle-stage read-out of every image of a split, a chunk at a time.
+
+    Each `advance()` computes one more chunk, so a page can show progress, and a page run that is
+    interrupted between chunks (Streamlit stops a run when the user clicks) resumes where it stopped.
+    """
+
+    def __init__(self, model: HybridNet, split: SplitImages, chunk: int | None = None) -> None:
+        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+            raise HQCNNError(f"chunk must be a whole number of at least 1, got {chunk!r}.")
+        self.model, self.split = model, split
+        self.chunk = split.chunk if chunk is None else chunk
+        self.done = 0
+        self._predicted: list[np.ndarray] = []
+        self._readouts: list[np.ndarray] = []
+
+    @property
+    def complete(self) -> bool:
+        """Every image has been through the model."""
+        return self.done >= len(self.split)
+
+    @property
+    def fraction(self) -> float:
+        """Share of the split done, 0..1."""
+        return self.done / len(self.split) if len(self.split) else 1.0
+
+    @torch.no_grad()
+    def advance(self) -> bool:
+        """Run the next chunk through the model; True once the split is complete."""
+        if self.complete:
+            return True
+        stop = min(self.done + self.chunk, len(self.split))
+        x = self.split.images(self.done, stop).to(_device(self.model))
+        with _eval_mode(self.model):
+            logits, readout = self.model.forward_with_readout(x)
+        self._predicted.append(logits.argmax(dim=1).cpu().numpy().astype(np.int64))
+        if _has_readout(self.model):
+            self._readouts.append(readout.double().cpu().numpy())
+        self.done = stop
+        return self.complete
+
+    def run(self) -> SplitPass:
+        """Complete the pass at once."""
+        while not self.advance():
+            pass
+        return self
+
+    def _require_complete(self) -> None:
+        if not self.complete:
+            raise HQCNNError(f"Only {self.done} of {len(self.split)} images have been through the model so far.")
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """(N,) int64 predicted class of every image."""
+        self._require_complete()
+        return np.concatenate(self._predicted) if self._predicted else np.zeros(0, dtype=np.int64)
+
+    @property
+    def readouts(self) -> np.ndarray | None:
+        """(N, n_qubits) middle-stage output of every image (see `qubit_readouts`); None without a middle stage."""
+        self._require_complete()
+        if not _has_readout(self.model):
+            return None
+        return np.concatenate(self._readouts) if self._readouts else np.zeros((0, self.model.cfg.n_qubits))
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Indices (sorted, int64) of the images whose predicted class is not their label."""
+        return np.flatnonzero(self.predicted != self.split.labels).astype(np.int64)

@@ -77,12 +77,11 @@ def _training_set(
     if enlarge:
         resize = _resize_matrix(side, image_size)
         a, k = resize.sum(axis=0), resize.T @ resize
-    summed = side if enlarge else image_size  # side of the images the sums run over
-    step = max(1, _STEP_VALUES // (images[0].size // side**2 * summed**2))
+    step = max(1, _STEP_VALUES // images[0].size)  # images per step, counted at the stored size (the larger)
     total = squares = 0.0
     for start in range(0, len(keep), step):
         # numpy, not torch, for the sums: torch's threads make such small steps erratic on a busy server.
-        x = _to_unit(images[keep[start : start + step]], grayscale, summed).numpy()
+        x = _to_unit(images[keep[start : start + step]], grayscale, side if enlarge else image_size).numpy()
         x = x.astype(np.float64)  # (B, C, s, s): millions of terms are summed
         if enlarge:
             total = total + np.einsum("i,bcij,j->c", a, x, a)

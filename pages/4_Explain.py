@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui.common import dataset_title, user_errors
+from ui.common import dataset_title, ensure_dataset, user_errors
 from ui.sidebar import render as render_sidebar
+from ui.sidebar import session_may_use
 from ui.text import md
 
 st.set_page_config(page_title="Explain · HQCNN Explorer", page_icon="🔍", layout="wide")
@@ -16,63 +17,212 @@ if not models:
     st.page_link("pages/3_Train.py", label="Go to Train", icon="➡️")
     st.stop()
 
+import hashlib  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
 import numpy as np  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
 
 from hqcnn import explain, plots  # noqa: E402
-from hqcnn.data import load_arrays, prepare_split  # noqa: E402
+from hqcnn.config import DataConfig  # noqa: E402
 from hqcnn.imageio import MAX_UPLOAD_BYTES, image_to_model_input  # noqa: E402
 
-name = st.radio("Model", list(models), horizontal=True, key="explain_model") if len(models) > 1 else next(iter(models))
+BY_INDEX, BY_CLASS, WRONG, UPLOAD = (
+    "test image by index",
+    "test image by class",
+    "misclassified test images",
+    "upload my own image",
+)
+PREDICTED = "predicted"
+CHOICES_KEY = "explain_choices"
+CACHE_KEY = "_explain_cache"
+ITEMS_KEY = "_explain_items"
+MODELS_CACHED = 4  # models whose test-set pass and per-model figures a session keeps
+ITEMS_CACHED = 24  # per-image results (figures, predictions) kept, for going back and forth
+# Input values (images × channels × pixels) of a test split that the page runs the model on without
+# being asked: well under a second here. PneumoniaMNIST is 0.5 M at 28 px, 10 M at 128 px.
+PASS_WITHOUT_ASKING = 4_000_000
+DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "mode": BY_INDEX,
+    "index": 0,
+    "class": 0,
+    "member": 0,
+    "wrong": 0,
+    "method": "saliency",
+    "target": PREDICTED,  # or a class number: a fixed class stays fixed from image to image
+    "bloch": False,  # the Bloch spheres' expander is open
+}
+
+
+def _choices() -> dict[str, Any]:
+    """The page's choices, kept apart from the widgets (whose state Streamlit drops in a run that does not draw them)."""
+    return st.session_state.setdefault(CHOICES_KEY, dict(DEFAULTS))
+
+
+def _bind(widget: Callable[..., Any], name: str, label: str, **kwargs: Any) -> Any:
+    """Show `widget` for choice `name`, seeded from the stored choice and writing changes back to it.
+
+    After a run that did not draw the widget (another image source, an upload, another page) it is
+    seeded again, so the menu always shows the value the map and its caption were computed with.
+    """
+    choices, key = _choices(), f"explain_{name}"
+    if key not in st.session_state or st.session_state[key] != choices[name]:
+        st.session_state[key] = choices[name]
+
+    def _store() -> None:
+        choices[name] = st.session_state[key]
+
+    return widget(label, key=key, on_change=_store, **kwargs)
+
+
+def _clamp(name: str, count: int) -> None:
+    """Keep a stored position inside 0..count-1 (another model's test set may be smaller)."""
+    choices = _choices()
+    choices[name] = min(max(int(choices[name]), 0), count - 1)
+
+
+def _model_cache(key: str) -> dict[str, Any]:
+    """This model's share of the session cache, by TrainedModel.key: unlike id(), it is never reused."""
+    cache = st.session_state.setdefault(CACHE_KEY, OrderedDict())
+    entry = cache.pop(key, None) or {}
+    cache[key] = entry  # the most recently used model last; the oldest goes first
+    while len(cache) > MODELS_CACHED:
+        cache.popitem(last=False)
+    return entry
+
+
+def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
+    """compute(), kept for the session's last ITEMS_CACHED results (a figure is about 200 KB)."""
+    items = st.session_state.setdefault(ITEMS_KEY, OrderedDict())
+    if key in items:
+        items.move_to_end(key)
+    else:
+        items[key] = compute()
+        while len(items) > ITEMS_CACHED:
+            items.popitem(last=False)
+    return items[key]
+
+
+@st.cache_resource(show_spinner="Preparing the test images…", max_entries=4)
+def _test_split(cfg: DataConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> explain.SplitImages:
+    # Shared read-only by every session and model with this data: it holds the dataset's arrays
+    # (already in memory) and, only when noise is added, the prepared split.
+    return explain.SplitImages(cfg, mean, std)
+
+
+def _test_pass(entry: dict[str, Any]) -> explain.SplitPass:
+    """The model's pass over the whole test split, once per model, with a progress bar while it runs."""
+    if "pass" not in entry:
+        entry["pass"] = explain.SplitPass(model, split)
+    run = entry["pass"]
+    if not run.complete:
+        text = f"Running the model on the {len(split)} test images (once per model)…"
+        bar = st.progress(run.fraction, text=text)
+        while not run.advance():  # a click stops this run between chunks; the next run carries on
+            bar.progress(run.fraction, text=text)
+        bar.empty()
+    return run
+
+
+def _pick(indices: np.ndarray, name: str, label: str) -> int:
+    """One of `indices` (test images), by a slider over their positions."""
+    if len(indices) == 1:
+        st.caption(f"{label}: there is only one.")
+        return int(indices[0])
+    _clamp(name, len(indices))
+    return int(indices[_bind(st.slider, name, label, min_value=0, max_value=len(indices) - 1)])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _bloch_base(n_qubits: int) -> dict[str, Any]:
+    """The Bloch figure of `n_qubits` as a dict: the same for every model and image but its arrows and titles."""
+    return plots.bloch_spheres(np.zeros((n_qubits, 3))).to_dict()
+
+
+def _bloch_figure(entry: dict[str, Any], vectors: np.ndarray) -> Any:
+    """plots.bloch_spheres(vectors), in milliseconds instead of about half a second.
+
+    Only the arrows and the spheres' titles depend on the image, so each model's figure is made
+    once from the shared base and those are set on it (the chart is serialised when it is drawn).
+    """
+    if "bloch" not in entry:
+        entry["bloch"] = go.Figure(_bloch_base(len(vectors)))
+    figure = entry["bloch"]
+    arrows = [trace for trace in figure.data if trace.name.endswith(" Bloch vector")]
+    with figure.batch_update():
+        for i, (arrow, (bx, by, bz)) in enumerate(zip(arrows, vectors.tolist(), strict=True)):
+            length = float(np.linalg.norm(vectors[i]))
+            arrow.update(
+                x=[0, bx],
+                y=[0, by],
+                z=[0, bz],
+                hovertemplate=f"q{i}<br>⟨X⟩ {bx:.3f}, ⟨Y⟩ {by:.3f}, ⟨Z⟩ {bz:.3f}<br>length {length:.3f}<extra></extra>",
+            )
+            note = "entangled" if length < 0.99 else "not entangled"
+            figure.layout.annotations[i].text = f"q{i}: length {length:.2f}<br>{note}"
+    return figure
+
+
+choices = _choices()
+if choices["model"] not in models:
+    choices["model"] = next(iter(models))
+name = _bind(st.radio, "model", "Model", options=list(models), horizontal=True) if len(models) > 1 else choices["model"]
 trained = models[name]
 meta, config, model = trained.meta, trained.config, trained.model
 labels = list(meta.label_names)
-is_hybrid = config.model.kind == "hybrid"
+kind = config.model.kind
+n_qubits = config.model.n_qubits
+if kind == "hybrid":
+    shape = f"{n_qubits} qubits, depth {config.model.depth}"
+elif kind == "classical":
+    shape = f"no qubits: a classical layer of {n_qubits} outputs stands in for the {n_qubits}-qubit circuit"
+else:
+    shape = "no middle stage: the backbone's features go straight to the classifier"
 st.caption(
-    f"{name} model ({trained.source}) for {md(dataset_title(meta.dataset))}: {config.model.n_qubits} qubits, depth {config.model.depth}, "
+    f"{md(name)} model ({md(trained.source)}) for {md(dataset_title(meta.dataset))}: {shape}, "
     f"{meta.image_size}×{meta.image_size} px input."
 )
+entry = _model_cache(trained.key)
 
-
-def _cached(key: str, compute):
-    """Per-session cache tied to this model object (models never go into the shared caches)."""
-    store = st.session_state.setdefault("_explain_cache", {})
-    full_key = (id(model), key)
-    if full_key not in store:
-        if len(store) > 8:  # bounded: old models' entries go
-            store.clear()
-        store[full_key] = compute()
-    return store[full_key]
-
-
-with user_errors():
-    x_test, y_test = _cached("test", lambda: prepare_split(config.data, "test", meta.mean, meta.std))
-    raw_test = load_arrays(config.data.dataset, config.data.source_size)["test"][0]
-    wrong = _cached("wrong", lambda: explain.misclassified(model, x_test, y_test))
+split = None
+# A model may name images this session has no right to read (another session's upload): then only
+# an image of the user's own is explained.
+if session_may_use(config.data.dataset) and ensure_dataset(config.data.dataset, config.data.source_size):
+    with user_errors(stop=False):
+        split = _test_split(config.data, meta.mean, meta.std)
+modes = [BY_INDEX, BY_CLASS, WRONG, UPLOAD] if split is not None and len(split) else [UPLOAD]
+if choices["mode"] not in modes:
+    choices["mode"] = modes[0]
 
 st.subheader("Choose an image")
-mode = st.radio(
-    "Pick from",
-    ["test image by index", "test image by class", "misclassified test images", "upload my own image"],
-    horizontal=True,
-    key="explain_mode",
-)
-x, shown, true_label = None, None, None
-if mode == "test image by index":
-    index = st.number_input(f"Test image index (0–{len(y_test) - 1})", 0, len(y_test) - 1, 0, key="explain_index")
-elif mode == "test image by class":
-    cls = st.selectbox("Class", range(len(labels)), format_func=lambda i: labels[i], key="explain_class")
-    members = np.flatnonzero(y_test.numpy() == cls)
-    index = int(members[st.slider("Which one", 0, max(len(members) - 1, 1), 0, key="explain_member") % len(members)])
-elif mode == "misclassified test images":
+mode = _bind(st.radio, "mode", "Pick from", options=modes, horizontal=True)
+if modes == [UPLOAD]:
+    st.caption("This model's test images are not available here: explain an image of your own.")
+index, true_label = None, None
+if mode == BY_INDEX:
+    _clamp("index", len(split))
+    index = _bind(
+        st.number_input, "index", f"Test image index (0–{len(split) - 1})", min_value=0, max_value=len(split) - 1
+    )
+elif mode == BY_CLASS:
+    _clamp("class", len(labels))
+    cls = _bind(st.selectbox, "class", "Class", options=range(len(labels)), format_func=lambda i: labels[i])
+    members = np.flatnonzero(split.labels == cls)
+    if len(members) == 0:
+        st.info(f"The test split has no image of class {md(labels[cls])}.")
+        st.stop()
+    index = _pick(members, "member", f"Which one ({len(members)} test images of this class)")
+elif mode == WRONG:
+    with user_errors():
+        wrong = _test_pass(entry).misclassified
     if len(wrong) == 0:
         st.success("The model classifies every test image correctly.")
         st.stop()
-    pick = st.slider(
-        f"Misclassified image ({len(wrong)} of {len(y_test)})", 0, max(len(wrong) - 1, 1), 0, key="explain_wrong"
-    )
-    index = int(wrong[pick % len(wrong)])
+    index = _pick(wrong, "wrong", f"Misclassified image ({len(wrong)} of {len(split)})")
 else:
-    index = None
     upload = st.file_uploader(
         "PNG or JPEG image",
         type=["png", "jpg", "jpeg"],
@@ -82,83 +232,133 @@ else:
     if upload is None:
         st.info("Upload an image to classify it. It is converted to the model's input size and colour mode.")
         st.stop()
+    blob = upload.getvalue()
     with user_errors():
-        x = image_to_model_input(upload.getvalue(), meta, config.data)
+        x = image_to_model_input(blob, meta, config.data)
+    image_id = ("upload", hashlib.sha256(blob).hexdigest())
+    about = f"your image '{md(upload.name)}'"
 
 if index is not None:
-    x = x_test[index : index + 1]
-    true_label = int(y_test[index])
-display = x[0].permute(1, 2, 0).numpy()  # (H, W, C) as the model sees it
-if config.data.normalize:  # back to pixel values 0..1 for showing
-    display = display * np.array(meta.std) + np.array(meta.mean)
-display = np.clip(display, 0, 1)
-display = display[..., 0] if display.shape[-1] == 1 else display
+    with user_errors():
+        x = split.image(index)
+    true_label = int(split.labels[index])
+    image_id = (meta.dataset, "test", index)
+    about = f"true class: {md(labels[true_label])}"
+
+
+def _display() -> np.ndarray:
+    """The model input as an image again: (H, W) or (H, W, 3) in 0..1."""
+    shown = x[0].permute(1, 2, 0).numpy()
+    if config.data.normalize:
+        shown = shown * np.array(meta.std) + np.array(meta.mean)
+    shown = np.clip(shown, 0, 1)
+    return shown[..., 0] if shown.shape[-1] == 1 else shown
+
 
 with user_errors():
-    prediction = explain.predict_one(model, x)
+    display = _memo((trained.key, "display", image_id), _display)
+    prediction = _memo((trained.key, "prediction", image_id), lambda: explain.predict_one(model, x))
+    probabilities = _memo(
+        (trained.key, "probabilities", image_id), lambda: plots.class_probabilities(prediction.probabilities, labels)
+    )
 left, right = st.columns([1, 2])
-left.image(
-    display,
-    caption="Model input" + (f" · true class: {md(labels[true_label])}" if true_label is not None else ""),
-    clamp=True,
-    width="stretch",
-)
-right.plotly_chart(plots.class_probabilities(prediction.probabilities, labels), key="probabilities")
+left.image(display, caption=f"Model input · {about}", clamp=True, width="stretch")
+right.plotly_chart(probabilities, key="probabilities")
+predicted = prediction.label_index
 right.caption(
-    f"Predicted: **{md(labels[prediction.label_index])}**"
+    f"Predicted: **{md(labels[predicted])}** with probability "
+    f"{md(explain.probability_text(prediction.probabilities[predicted]))}"
     + (f" (true: {md(labels[true_label])})" if true_label is not None else "")
     + ". Probabilities from a small research model: not a diagnosis."
 )
 
 
 @st.fragment
-def saliency_panel() -> None:
-    """Reruns on its own when the method changes, without recomputing the rest of the page."""
-    method = st.selectbox(
+def attribution_panel(x: Any, display: np.ndarray, image_id: tuple, predicted: int) -> None:
+    """Reruns on its own when the method or the class changes: the rest of the page stays as it is."""
+    choices = _choices()
+    if choices["method"] not in explain.ATTRIBUTIONS:
+        choices["method"] = DEFAULTS["method"]
+    method = _bind(
+        st.selectbox,
+        "method",
         "Attribution method",
-        list(explain.ATTRIBUTIONS),
+        options=list(explain.ATTRIBUTIONS),
         format_func=lambda k: explain.ATTRIBUTIONS[k].label,
-        key="explain_method",
     )
-    target = st.selectbox(
+    if choices["target"] != PREDICTED and choices["target"] not in range(len(labels)):
+        choices["target"] = PREDICTED
+    target = _bind(
+        st.selectbox,
+        "target",
         "Explain the score of class",
-        range(len(labels)),
-        index=prediction.label_index,
-        format_func=lambda i: labels[i],
-        key="explain_target",
+        options=[PREDICTED, *range(len(labels))],
+        format_func=lambda k: f"the predicted class ({labels[predicted]})" if k == PREDICTED else labels[k],
     )
-    with user_errors(stop=False), st.spinner("Computing the attribution…"):
-        attribution = explain.attribute(model, x, int(target), method)
-        st.plotly_chart(
-            plots.saliency_overlay(
-                display,
-                explain.normalise_map(attribution),
-                f"{explain.ATTRIBUTIONS[method].label} for '{plots.plain([labels[int(target)]])[0]}'",
+    target = predicted if target == PREDICTED else int(target)
+    spec = explain.ATTRIBUTIONS[method]
+    title = f"{spec.label} for '{plots.plain([labels[target]])[0]}'"
+    with user_errors(stop=False), st.spinner(f"Computing {spec.label}…"):
+        overlay = _memo(
+            (trained.key, "attribution", image_id, method, target),
+            lambda: plots.saliency_overlay(
+                display, explain.normalise_map(explain.attribute(model, x, target, method)), title
             ),
-            key="saliency",
         )
-    st.caption(explain.ATTRIBUTIONS[method].description)
+        st.plotly_chart(overlay, key="saliency")
+    st.caption(spec.description)
 
 
 st.subheader("Which pixels mattered?")
-saliency_panel()
+attribution_panel(x, display, image_id, predicted)
 
-if is_hybrid:
-    st.subheader("What the qubits measured")
-    q1, q2 = st.columns(2)
-    q1.plotly_chart(plots.qubit_bars(prediction.readout), key="qubit_bars")
-    q1.caption("⟨Z⟩ = +1: the qubit is surely |0⟩ when measured; −1: surely |1⟩; 0: either, equally likely.")
-    readouts = _cached("readouts", lambda: explain.qubit_readouts(model, x_test))
-    q2.plotly_chart(plots.qubit_distributions(readouts, y_test.numpy(), labels), key="qubit_distributions")
-    q2.caption("Qubits whose boxes separate the classes are the ones the classifier head relies on.")
-    with user_errors(stop=False):
-        vectors = explain.bloch_vectors(model, x)
-        st.plotly_chart(plots.bloch_spheres(vectors), key="bloch")
-    st.caption(
-        "Each arrow is one qubit's state. An arrow shorter than the sphere's radius means the qubit is entangled "
-        "with the others: its state cannot be described on its own."
-    )
-else:
+if kind != "hybrid":
+    hybrid_too = any(m.config.model.kind == "hybrid" for m in models.values())
     st.info(
-        "Per-qubit read-outs exist only for the hybrid model; this model replaces the circuit with a classical layer."
+        "This model has no qubits, so there are no ⟨Z⟩ read-outs, per-class read-outs or Bloch spheres to show"
+        + (
+            f": a classical layer of {n_qubits} outputs (tanh, from −1 to 1 like ⟨Z⟩) takes the circuit's place."
+            if kind == "classical"
+            else ": its backbone's features go straight to the classifier."
+        )
+        + " The pixel attributions above work the same way for every model."
+        + (" Choose the hybrid model above to see its qubits." if hybrid_too else "")
     )
+    st.stop()
+
+st.subheader("What the qubits measured")
+q1, q2 = st.columns(2)
+with user_errors(stop=False):
+    q1.plotly_chart(
+        _memo((trained.key, "bars", image_id), lambda: plots.qubit_bars(prediction.readout)), key="qubit_bars"
+    )
+q1.caption("⟨Z⟩ = +1: the qubit is surely |0⟩ when measured; −1: surely |1⟩; 0: either, equally likely.")
+distributions = q2.empty()  # filled last: the first time, it needs the whole test set
+q2.caption("Qubits whose boxes separate the classes are the ones the classifier head relies on.")
+# Closed until opened, and then drawn only while open: four 3-D scenes take a browser without
+# graphics acceleration (a school laptop, a remote desktop) many seconds to draw at every image.
+bloch = _bind(st.expander, "bloch", "Each qubit's Bloch sphere (3-D)")
+with bloch:
+    if bloch.open:
+        with user_errors(stop=False):
+            vectors = _memo((trained.key, "bloch", image_id), lambda: explain.bloch_vectors(model, x))
+            st.plotly_chart(_bloch_figure(entry, vectors), key="bloch")
+        st.caption(
+            "Each arrow is one qubit's state. An arrow shorter than the sphere's radius means the qubit is "
+            "entangled with the others: its state cannot be described on its own."
+        )
+if split is None or not len(split):
+    distributions.info("The read-outs per class need the model's test images, which are not available here.")
+else:
+    with distributions.container(), user_errors(stop=False):
+        started = "pass" in entry or entry.get("pass_wanted")
+        if "distributions" not in entry and (started or len(split) * split.values_per_image <= PASS_WITHOUT_ASKING):
+            entry["distributions"] = plots.qubit_distributions(_test_pass(entry).readouts, split.labels, labels)
+        if "distributions" in entry:
+            st.plotly_chart(entry["distributions"], key="qubit_distributions")
+        else:  # large images: a pass over the whole test set takes seconds, so it waits to be asked for
+            st.button(
+                f"Show each qubit's ⟨Z⟩ per class over the {len(split)} test images",
+                key="explain_run_pass",
+                on_click=lambda: entry.update(pass_wanted=True),
+            )

@@ -4,16 +4,21 @@ preview it shows are those of the real preparation (`hqcnn.data.prepare`) for th
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from hqcnn import folder_data
 from hqcnn.config import DataConfig
 from hqcnn.data import BUNDLED, prepare
+from ui.sidebar import USER_DATASETS_KEY
 from ui.state import SETTINGS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -35,10 +40,11 @@ CASES = [
 ]
 
 
-def open_data_page(**settings) -> AppTest:
-    """The app, with `settings` seeded, switched to the Data page."""
+def open_data_page(uploads: tuple[str, ...] = (), **settings) -> AppTest:
+    """The app, with `settings` seeded (and `uploads` as this session's own datasets), on the Data page."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["settings"] = {name: spec.default for name, spec in SETTINGS.items()} | settings
+    at.session_state[USER_DATASETS_KEY] = list(uploads)
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -128,3 +134,24 @@ def test_a_widget_change_updates_the_numbers_and_only_the_figures_it_affects() -
     for title in ("Sample images per class", "Images per class in each split"):
         assert after[title] == before[title]
     assert after["Original vs Model input"] != before["Original vs Model input"]
+
+
+@pytest.fixture
+def colour_upload(folder_cache: Path) -> str:
+    """An uploaded .zip of 40 px RGB images in three classes (stored at 40 px: neither 28 nor 128)."""
+    rng = np.random.default_rng(7)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label in ("a", "b", "c"):
+            for i in range(12):
+                png = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(png, format="PNG")
+                archive.writestr(f"set/{label}/{i}.png", png.getvalue())
+    return folder_data.extract_zip(buffer.getvalue(), "set.zip")
+
+
+@pytest.mark.parametrize("settings", [{"image_size": 28}, {"image_size": 64, "grayscale": True, "train_per_class": 5}])
+def test_an_upload_shrunk_or_enlarged_shows_what_training_uses(colour_upload: str, settings: dict) -> None:
+    at = open_data_page(uploads=(colour_upload,), dataset=colour_upload, **settings)
+    assert any("stored at 40×40 px" in i.value for i in at.info)
+    assert_matches_preparation(at)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hqcnn.config import ModelConfig
+from hqcnn.config import DataConfig, ModelConfig
+from hqcnn.data import prepare_split
 from hqcnn.errors import HQCNNError
 from hqcnn.explain import (
     ATTRIBUTIONS,
+    SplitImages,
+    SplitPass,
     attribute,
     bloch_vectors,
     misclassified,
     normalise_map,
     occlusion_window,
     predict_one,
+    probability_text,
     qubit_readouts,
 )
 from hqcnn.model import build_model
@@ -291,3 +299,97 @@ def test_misclassified_agrees_with_predictions(kind, models, small_pneumonia):
     np.testing.assert_array_equal(misclassified(model, x, y.numpy()), wrong)
     with pytest.raises(HQCNNError, match="labels"):
         misclassified(model, x, y[:10])
+    with pytest.raises(HQCNNError, match="chunk"):
+        SplitPass(model, SplitImages(small_pneumonia.config, small_pneumonia.mean, small_pneumonia.std), chunk=0)
+
+
+def test_saliency_needs_no_captum():
+    # captum takes about a second to import: the default method must not pay for it.
+    code = (
+        "import sys, torch\n"
+        "from hqcnn import explain\n"
+        "from hqcnn.config import ModelConfig\n"
+        "from hqcnn.model import build_model\n"
+        "assert 'captum' not in sys.modules\n"
+        "model = build_model(ModelConfig(), 1, 2)\n"
+        "explain.attribute(model, torch.zeros(1, 1, 28, 28), 0, 'saliency')\n"
+        "assert 'captum' not in sys.modules\n"
+        "explain.attribute(model, torch.zeros(1, 1, 28, 28), 0, 'gradcam')\n"
+        "assert 'captum' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+# --- probabilities as text -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [
+        (0.9996, "> 99.9 %"),
+        (1.0, "> 99.9 %"),
+        (0.999, "99.9 %"),
+        (0.5, "50.0 %"),
+        (0.0004, "< 0.1 %"),
+        (0.0, "< 0.1 %"),
+    ],
+)
+def test_probability_text_never_claims_certainty(p, text):
+    assert probability_text(p) == text
+    assert probability_text(np.float64(p)) == text
+
+
+def test_probability_text_refuses_non_probabilities():
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(HQCNNError, match="between 0 and 1"):
+            probability_text(bad)
+
+
+# --- a split, a chunk at a time ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        DataConfig(dataset="pneumoniamnist"),
+        DataConfig(dataset="pneumoniamnist", image_size=64, normalize=False),
+        DataConfig(dataset="pneumoniamnist", noise_std=0.1, seed=3),
+        DataConfig(dataset="retinamnist", grayscale=True, image_size=32),
+        DataConfig(dataset="retinamnist"),
+    ],
+    ids=["plain", "64px-raw", "noise", "retina-gray", "retina-rgb"],
+)
+def test_split_images_are_the_prepared_split(cfg):
+    channels = 1 if cfg.grayscale or cfg.dataset == "pneumoniamnist" else 3
+    mean, std = (0.4,) * channels, (0.2,) * channels
+    reference_x, reference_y = prepare_split(cfg, "test", mean, std)
+    split = SplitImages(cfg, mean, std)
+    assert len(split) == len(reference_y) and split.chunk >= 16
+    np.testing.assert_array_equal(split.labels, reference_y.numpy())
+    for start, stop in ((0, 1), (5, 37), (len(split) - 3, len(split))):
+        torch.testing.assert_close(split.images(start, stop), reference_x[start:stop], rtol=0, atol=1e-6)
+    torch.testing.assert_close(split.image(9), reference_x[9:10], rtol=0, atol=1e-6)
+    with pytest.raises(HQCNNError, match="do not exist"):
+        split.images(len(split) - 1, len(split) + 1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_split_pass_agrees_with_the_whole_split_functions(kind, models, small_pneumonia):
+    model = models[kind]
+    cfg = small_pneumonia.config
+    split = SplitImages(cfg, small_pneumonia.mean, small_pneumonia.std)
+    # Chunks of 100 (by default the whole split at 28 px is one): it resumes chunk by chunk.
+    split_pass = SplitPass(model, split, chunk=100)
+    assert not split_pass.complete and split_pass.fraction == 0
+    with pytest.raises(HQCNNError, match="so far"):
+        split_pass.predicted  # noqa: B018
+    assert split_pass.advance() is False and split_pass.done == 100
+    split_pass.run()
+    assert split_pass.complete and split_pass.fraction == 1 and split_pass.advance() is True
+    x, y = small_pneumonia.x_test, small_pneumonia.y_test
+    np.testing.assert_array_equal(split_pass.predicted, predict_proba(model, x).argmax(axis=1))
+    np.testing.assert_array_equal(split_pass.misclassified, misclassified(model, x, y))
+    if kind == "backbone":
+        assert split_pass.readouts is None
+    else:
+        np.testing.assert_allclose(split_pass.readouts, qubit_readouts(model, x), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,318 @@
+"""The Explain page under AppTest with real trained models: choices that survive every image source,
+a per-model cache that never mixes models up, and the classical twin explored like the hybrid."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from hqcnn import plots
+from hqcnn.data import load_arrays, prepare_split
+from hqcnn.explain import ATTRIBUTIONS, bloch_vectors, misclassified, predict_one, probability_text
+from hqcnn.train import run
+from tests.conftest import quick_config
+from ui.text import md
+from ui.training import HYBRID, TWIN, TrainedModel
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/4_Explain.py"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def hybrid(small_pneumonia) -> TrainedModel:
+    return TrainedModel.from_outcome(run(quick_config(), data=small_pneumonia))
+
+
+@pytest.fixture(scope="module")
+def twin(small_pneumonia) -> TrainedModel:
+    return TrainedModel.from_outcome(run(quick_config(kind="classical"), data=small_pneumonia))
+
+
+def open_explain(models: dict[str, TrainedModel]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["models"] = models
+    at.run()
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+
+
+def attribution_title(at: AppTest) -> str:
+    labels = tuple(spec.label for spec in ATTRIBUTIONS.values())
+    (title,) = [t for t in chart_titles(at) if t.startswith(labels)]
+    return title
+
+
+def png_of_test_image(index: int) -> bytes:
+    """Test image `index` of PneumoniaMNIST as the PNG a user could upload (lossless: the same pixels)."""
+    buffer = io.BytesIO()
+    Image.fromarray(load_arrays("pneumoniamnist")["test"][0][index]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_caption(at: AppTest) -> str:
+    return at.get("image")[0].captions[0]
+
+
+def prediction_caption(at: AppTest) -> str:
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Predicted")]
+    return caption
+
+
+BLOCH = "Bloch vector of each qubit"
+BLOCH_PANEL = "Each qubit's Bloch sphere (3-D)"
+
+
+def open_bloch_spheres(at: AppTest) -> None:
+    """What a click on the closed Bloch sphere panel stores (AppTest cannot click an expander)."""
+    at.session_state["explain_choices"]["bloch"] = True
+    at.run()
+    assert_clean(at)
+
+
+def assert_shows_method(at: AppTest, method: str) -> None:
+    spec = ATTRIBUTIONS[method]
+    assert at.selectbox(key="explain_method").value == method
+    assert attribution_title(at).startswith(spec.label)
+    assert spec.description in [c.value for c in at.caption]
+
+
+def test_method_and_class_survive_switching_to_upload_and_back(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    at.number_input(key="explain_index").set_value(3).run()
+    at.selectbox(key="explain_method").set_value("occlusion").run()
+    at.selectbox(key="explain_target").set_value(1).run()
+    assert_shows_method(at, "occlusion")
+    by_index = prediction_caption(at)
+
+    at.radio(key="explain_mode").set_value("upload my own image").run()
+    assert_clean(at)
+    assert any("Upload an image" in i.value for i in at.info)
+    at.file_uploader(key="explain_upload").set_value(("test 3.png", png_of_test_image(3), "image/png")).run()
+    assert_clean(at)
+    assert_shows_method(at, "occlusion")
+    # The same pixels uploaded give the same prediction as the test image itself.
+    assert (
+        prediction_caption(at)
+        == by_index.split(" (true:")[0] + ". Probabilities from a small research model: not a diagnosis."
+    )
+    assert image_caption(at) == f"Model input · your image '{md('test 3.png')}'"
+
+    at.radio(key="explain_mode").set_value("test image by index").run()
+    assert_clean(at)
+    assert_shows_method(at, "occlusion")
+    assert at.number_input(key="explain_index").value == 3
+    assert at.selectbox(key="explain_target").value == 1
+    assert attribution_title(at) == f"Occlusion for '{hybrid.meta.label_names[1]}'"
+    at.number_input(key="explain_index").set_value(4).run()  # a class chosen by hand stays chosen
+    assert at.selectbox(key="explain_target").value == 1
+    assert_shows_method(at, "occlusion")
+
+
+def test_the_explained_class_follows_the_prediction_by_default(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    for index in (0, 4, 7):
+        at.number_input(key="explain_index").set_value(index).run()
+        predicted = predict_one(hybrid.model, _test_x(hybrid)[index : index + 1]).label_index
+        assert at.selectbox(key="explain_target").value == "predicted"
+        assert attribution_title(at) == f"Saliency for '{hybrid.meta.label_names[predicted]}'"
+
+
+def test_choices_survive_a_visit_to_another_page(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    at.radio(key="explain_mode").set_value("test image by class").run()
+    at.selectbox(key="explain_class").set_value(1).run()
+    at.slider(key="explain_member").set_value(2).run()
+    at.selectbox(key="explain_method").set_value("gradcam").run()
+    at.switch_page("pages/2_Circuit.py").run()
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    assert at.radio(key="explain_mode").value == "test image by class"
+    assert at.selectbox(key="explain_class").value == 1
+    assert at.slider(key="explain_member").value == 2
+    assert_shows_method(at, "gradcam")
+    y = hybrid_labels(hybrid)
+    assert image_caption(at).endswith(md(hybrid.meta.label_names[y[np.flatnonzero(y == 1)[2]]]))
+
+
+def test_uploaded_file_names_are_escaped(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    at.radio(key="explain_mode").set_value("upload my own image").run()
+    name = "[click](https://example.com) **x**.png"
+    at.file_uploader(key="explain_upload").set_value((name, png_of_test_image(0), "image/png")).run()
+    assert_clean(at)
+    caption = image_caption(at)
+    assert md(name) in caption and "[click](https" not in caption
+
+
+def own_prediction(trained: TrainedModel, index: int) -> str:
+    """The start of the page's prediction caption for test image `index`, computed without the page."""
+    p = predict_one(trained.model, _test_x(trained)[index : index + 1])
+    label = trained.meta.label_names[p.label_index]
+    return f"Predicted: **{md(label)}** with probability {md(probability_text(p.probabilities[p.label_index]))}"
+
+
+def _test_x(trained: TrainedModel):
+    return prepare_split(trained.config.data, "test", trained.meta.mean, trained.meta.std)[0]
+
+
+def hybrid_labels(trained: TrainedModel) -> np.ndarray:
+    return load_arrays(trained.config.data.dataset)["test"][1]
+
+
+def shown_wrong_count(at: AppTest) -> int:
+    """N of the misclassified-image slider's label "Misclassified image (N of M)"."""
+    return int(at.slider(key="explain_wrong").label.split("(")[1].split(" of")[0])
+
+
+def test_each_model_gets_its_own_misclassified_list(hybrid, small_pneumonia):
+    other = TrainedModel.from_outcome(run(quick_config(epochs=1, seed=7), data=small_pneumonia))
+    y = hybrid_labels(hybrid)
+    expected = {m.key: misclassified(m.model, _test_x(m), y) for m in (hybrid, other)}
+    assert not np.array_equal(*expected.values())  # the two models really differ
+
+    at = open_explain({HYBRID: hybrid})
+    at.radio(key="explain_mode").set_value("misclassified test images").run()
+    for trained in (hybrid, other, hybrid):
+        at.session_state["models"] = {HYBRID: trained}
+        at.run()
+        assert_clean(at)
+        assert shown_wrong_count(at) == len(expected[trained.key])
+        cache = at.session_state["_explain_cache"]
+        assert trained.key in cache and set(cache) <= set(expected)
+        np.testing.assert_array_equal(cache[trained.key]["pass"].misclassified, expected[trained.key])
+        at.slider(key="explain_wrong").set_value(1).run()
+        shown = image_caption(at)
+        assert shown.endswith(md(trained.meta.label_names[y[expected[trained.key][1]]]))
+
+
+def test_the_cache_keeps_a_few_models_only(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    for _ in range(6):
+        # A new TrainedModel (as after a new training or an upload) is a new cache entry, even for the same net.
+        at.session_state["models"] = {HYBRID: TrainedModel.from_checkpoint(_saved(hybrid), source="uploaded")}
+        at.run()
+        assert_clean(at)
+    assert len(at.session_state["_explain_cache"]) <= 4
+
+
+def _saved(trained: TrainedModel):
+    from hqcnn.checkpoint import from_zip
+
+    return from_zip(trained.zip_bytes())
+
+
+def test_the_twin_is_explored_like_the_hybrid(hybrid, twin):
+    at = open_explain({HYBRID: hybrid, TWIN: twin})
+    assert at.radio(key="explain_model").options == [HYBRID, TWIN]
+    open_bloch_spheres(at)
+    assert BLOCH in chart_titles(at)
+    at.radio(key="explain_model").set_value(TWIN).run()
+    assert_clean(at)
+    assert prediction_caption(at).startswith(own_prediction(twin, 0))  # its own answer, not the hybrid's
+    assert any("no qubits" in c.value for c in at.caption)
+    assert any("no qubits" in i.value and "Choose the hybrid model" in i.value for i in at.info)
+    for method in ATTRIBUTIONS:  # Grad-CAM too: the twin has the same convolutional backbone
+        at.selectbox(key="explain_method").set_value(method).run()
+        assert_clean(at)
+        assert_shows_method(at, method)
+        titles = " ".join(chart_titles(at))
+        assert "Bloch" not in titles and "⟨Z⟩" not in titles  # nothing about qubits for a model without any
+        assert BLOCH_PANEL not in [e.label for e in at.expander]
+    at.radio(key="explain_model").set_value(HYBRID).run()
+    assert_clean(at)
+    assert_shows_method(at, "occlusion")
+    assert prediction_caption(at).startswith(own_prediction(hybrid, 0))
+    assert BLOCH in chart_titles(at)  # still open
+
+
+def test_a_large_test_set_is_run_through_the_model_when_asked():
+    cfg = quick_config(epochs=1)
+    large = TrainedModel.from_outcome(run(replace(cfg, data=replace(cfg.data, image_size=128))))
+    at = open_explain({HYBRID: large})
+    distributions = "Each qubit's ⟨Z⟩ per class<br>(test set)"
+    assert "Per-qubit ⟨Z⟩ for this image" in chart_titles(at) and distributions not in chart_titles(at)
+    at.button(key="explain_run_pass").click().run()
+    assert_clean(at)
+    assert distributions in chart_titles(at)
+    at.number_input(key="explain_index").set_value(1).run()  # kept for the next image
+    assert distributions in chart_titles(at)
+
+
+def test_images_this_session_may_not_read_are_never_opened(hybrid):
+    # A model made with another session's upload (or a folder on another computer): only an image of
+    # the user's own can be explained, and no file of that dataset is looked for.
+    dataset = "upload:0123456789abcdef"
+    foreign = replace(
+        hybrid,
+        config=replace(hybrid.config, data=replace(hybrid.config.data, dataset=dataset)),
+        meta=replace(hybrid.meta, dataset=dataset),
+        key="foreign",
+    )
+    at = open_explain({HYBRID: foreign})
+    assert at.radio(key="explain_mode").options == ["upload my own image"]
+    assert any("not available here" in c.value for c in at.caption)
+    at.file_uploader(key="explain_upload").set_value(("mine.png", png_of_test_image(0), "image/png")).run()
+    assert_clean(at)
+    assert any("not available here" in i.value for i in at.info)  # no read-outs per class
+    open_bloch_spheres(at)
+    assert BLOCH in chart_titles(at)
+
+
+def test_the_twin_lists_its_own_misclassified_images(hybrid, twin):
+    at = open_explain({HYBRID: hybrid, TWIN: twin})
+    at.radio(key="explain_model").set_value(TWIN).run()
+    at.radio(key="explain_mode").set_value("misclassified test images").run()
+    assert_clean(at)
+    expected = misclassified(twin.model, _test_x(twin), hybrid_labels(twin))
+    if len(expected) > 1:
+        assert shown_wrong_count(at) == len(expected)
+
+
+def chart_spec(at: AppTest, title: str) -> dict:
+    (spec,) = [
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if json.loads(c.proto.spec)["layout"]["title"]["text"] == title
+    ]
+    return spec
+
+
+def test_the_bloch_spheres_are_drawn_only_when_asked_for(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    assert BLOCH_PANEL in [e.label for e in at.expander] and BLOCH not in chart_titles(at)
+    open_bloch_spheres(at)
+    x = _test_x(hybrid)
+    for index in (0, 5, 2):  # the model's figure is made once, then updated image by image
+        at.number_input(key="explain_index").set_value(index).run()
+        expected = plots.bloch_spheres(bloch_vectors(hybrid.model, x[index : index + 1]))
+        assert chart_spec(at, BLOCH) == json.loads(pio.to_json(expected.to_dict(), validate=False))
+    at.radio(key="explain_mode").set_value("upload my own image").run()
+    at.radio(key="explain_mode").set_value("test image by index").run()
+    assert BLOCH in chart_titles(at)  # the panel stays open
+
+
+def test_the_prediction_caption_is_the_models_own_and_honest(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    caption = prediction_caption(at)
+    assert caption.startswith(own_prediction(hybrid, 0)) and caption.endswith("not a diagnosis.")
+    assert "100" not in caption
