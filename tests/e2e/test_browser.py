@@ -37,7 +37,7 @@ def button(page, key: str):
     return page.locator(f".st-key-{key}").get_by_role("button")
 
 
-def wait_idle(page, timeout: float = 30_000) -> None:
+def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the script run is over (Streamlit sets this attribute on the app root)."""
     page.wait_for_selector(IDLE, timeout=timeout)
 
