@@ -1,7 +1,7 @@
 """How fast the app answers a person, in a real browser.
 
     python benchmarks/bench_app.py [--runs 3] [--json]            # start-up
-    python benchmarks/bench_app.py --pages [--runs 3] [--json]    # every page against its speed budget
+    python benchmarks/bench_app.py --pages [--runs 3] [--cold-browser] [--json]    # the speed budget
 
 Start-up: starts `streamlit run app.py` on 127.0.0.1 (a fresh server per run), drives Debian's
 Chromium with Playwright and reports, per run: seconds from the server answering its health check
@@ -11,16 +11,18 @@ importing torch) and for the next one.
 
 --pages: one server, warmed up by an earlier browser session that renders every page once (and
 trains a model and explains it); then, --runs times, a fresh browser page (a new session) for each
-measurement, and the median of the runs beside its goal:
+measurement, and the median of the runs beside its goal. The pages of a run share the browser's
+cache, as a person's tabs do (--cold-browser: each has its own, so each loads the app's scripts
+anew, as on a first visit). Measured:
   - each page's first render, from navigation to the end of its script run (Explain: from the
     click on its link, in a session that has just trained a 1-epoch model on the Train page);
   - each widget change on the Circuit page (sidebar qubits and depth, entangler, encoding) and on
     the Data page (image size, grayscale on RetinaMNIST, training images per class, noise), from
-    the action to the end of the rerun it starts;
+    the action (its last button release) to the end of the rerun it starts;
   - switching the image on the Explain page (test image index, class, misclassified image), in
     the session that trained the model.
-A setting met for the first time in a run also fills the server's caches; the worst run is shown
-too. Times are read off the browser's clock: every change of the app root's
+The first run meets its settings for the first time on this server (filling its caches): the worst
+run is shown too. Times are read off the browser's clock: every change of the app root's
 `data-test-script-state` is recorded as it happens, so a run that is over between two polls still
 counts, and a measurement ends only after a run that started after the action has ended.
 Needs /usr/bin/chromium (apt-get install -y chromium).
@@ -148,12 +150,12 @@ RUN_OVER = """(since) => {
 }"""
 
 
-def fresh_page(browser, url: str):
-    """A new browser context (so a new Streamlit session) with the state recorder installed."""
+def new_context(browser, url: str):
+    """A browser context (its own cache and cookies) whose pages record the app's run states."""
     context = browser.new_context(viewport=VIEWPORT, base_url=url, reduced_motion="reduce")
     context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script(RECORD_STATES)
-    return context.new_page()
+    return context
 
 
 def _run_over_at(page, since_ms: float) -> float:
@@ -178,6 +180,13 @@ def open_page(page, name: str, query: str = "") -> float:
     page.goto(path + query)
     page.get_by_role("heading", level=1, name=title, exact=True).wait_for()
     return _run_over_at(page, 0.0) / 1000  # the browser's clock starts at navigation
+
+
+def settle(page) -> None:
+    """A moment's look before the next action, as a person takes: a rerun still in flight would
+    otherwise close a menu under the pointer."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(DONE)
 
 
 def slider_step(page, key: str) -> float:
@@ -257,6 +266,7 @@ def _pick_from(page, mode: str, widget_key: str) -> None:
     """Switch Explain's image source to `mode` (not timed) and wait for its widget `widget_key`."""
     time_action(page, page.locator(".st-key-explain_mode").get_by_text(mode, exact=True).click)
     page.locator(f".st-key-{widget_key}").first.wait_for()
+    settle(page)
 
 
 def explain_class(page) -> float:
@@ -317,11 +327,12 @@ def train_then_explain(page) -> float:
 
 def warm_up(browser, url: str) -> None:
     """One earlier session renders every page once, and Explain with a trained model."""
-    page = fresh_page(browser, url)
+    context = new_context(browser, url)
+    page = context.new_page()
     for name in PAGES:
         open_page(page, name)
     train_then_explain(page)
-    page.context.close()
+    context.close()
 
 
 def script_started(page) -> float:
@@ -329,27 +340,43 @@ def script_started(page) -> float:
     return page.evaluate("() => window.__states.find(([, , state]) => state === 'running')[0]") / 1000
 
 
-def measure_run(browser, url: str) -> dict[str, dict[str, float | None]]:
-    """One run of every measurement, each in a fresh browser page (Explain's in the page that trained)."""
+def measure_run(browser, url: str, cold: bool) -> dict[str, dict[str, float | None]]:
+    """One run of every measurement, each in a fresh browser page, so a new session (Explain's in
+    the page that trained). The pages share one browser context, and so its cache of the app's
+    scripts, as a person's tabs do; with `cold`, each page has a context of its own."""
+    shared = None if cold else new_context(browser, url)
+
+    def fresh_page():
+        return (new_context(browser, url) if cold else shared).new_page()
+
+    def close(page) -> None:
+        if cold:
+            page.context.close()
+        else:
+            page.close()
+
     row: dict[str, float | None] = {}
     started: dict[str, float] = {}
     for name in PAGES:
         if name == "Explain":
             continue
-        page = fresh_page(browser, url)
+        page = fresh_page()
         row[f"first render: {name}"] = open_page(page, name)
         started[f"first render: {name}"] = script_started(page)
-        page.context.close()
-    page = fresh_page(browser, url)
+        close(page)
+    page = fresh_page()
     row["first render: Explain (after training)"] = train_then_explain(page)
     for name, measure in IMAGE_SWITCHES.items():
         row[name] = attempt(name, measure, page)
-    page.context.close()
+    close(page)
     for name, (page_name, query, measure) in WIDGETS.items():
-        page = fresh_page(browser, url)
+        page = fresh_page()
         open_page(page, page_name, query)
+        settle(page)
         row[name] = attempt(name, measure, page)
-        page.context.close()
+        close(page)
+    if shared is not None:
+        shared.close()
     return {"seconds": row, "script_started_s": started}
 
 
@@ -360,12 +387,12 @@ def goal(name: str) -> float:
     return IMAGE_SWITCH_S if name in IMAGE_SWITCHES else WIDGET_S
 
 
-def pages_report(runs: int) -> dict:
-    """Warm a fresh server up, then measure every page `runs` times."""
+def pages_report(runs: int, cold: bool) -> dict:
+    """Warm a fresh server up, then measure every page `runs` times (see `measure_run`)."""
     with served_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         warm_up(browser, url)
-        rows = [measure_run(browser, url) for _ in range(runs)]
+        rows = [measure_run(browser, url, cold) for _ in range(runs)]
         browser.close()
     summary = {}
     for name in rows[0]["seconds"]:
@@ -377,15 +404,15 @@ def pages_report(runs: int) -> dict:
         }
         if name in rows[0]["script_started_s"]:
             summary[name]["script_started_median_s"] = statistics.median(r["script_started_s"][name] for r in rows)
-    return {"warm_server": True, "runs": rows, "summary": summary}
+    return {"warm_server": True, "cold_browser": cold, "runs": rows, "summary": summary}
 
 
 def print_pages(report: dict) -> None:
     """The budget table: median and worst run beside each goal."""
-    n = len(report["runs"])
+    n, cache = len(report["runs"]), "no browser cache" if report["cold_browser"] else "the browser's cache shared"
     print(f"Warm server: every page was rendered once, and a model trained and explained, in an earlier "
-          f"browser session. A fresh browser page per measurement; median of {n} run(s); Explain's image "
-          "switches in the page that trained its 1-epoch model.")  # fmt: skip
+          f"browser session. A fresh browser page (a new session) per measurement, {cache}; median of {n} "
+          "run(s); Explain's image switches in the page that trained its 1-epoch model.")  # fmt: skip
     width = max(len(name) for name in report["summary"])
     print(f"{'measurement':<{width}}  median   worst    goal")
     for name, row in report["summary"].items():
@@ -405,10 +432,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pages", action="store_true", help="measure every page against its speed budget")
+    parser.add_argument(
+        "--cold-browser", action="store_true", help="with --pages: no browser cache shared between measurements"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.pages:
-        report = pages_report(args.runs)
+        report = pages_report(args.runs, args.cold_browser)
         if args.json:
             print(json.dumps(report, indent=2))
         else:

@@ -65,12 +65,13 @@ def _choices() -> dict[str, Any]:
 def _bind(widget: Callable[..., Any], name: str, label: str, **kwargs: Any) -> Any:
     """Show `widget` for choice `name`, seeded from the stored choice and writing changes back to it.
 
-    After a run that did not draw the widget (another image source, an upload, another page) it is
-    seeded again, so the menu always shows the value the map and its caption were computed with.
+    The widget is seeded on every run, not only when its state is missing: after a run that did
+    not draw it (another image source, an upload) the browser draws it anew at its default while
+    still reporting the old value, so only a value set from here keeps the menu, the map and its
+    caption in agreement.
     """
     choices, key = _choices(), f"explain_{name}"
-    if key not in st.session_state or st.session_state[key] != choices[name]:
-        st.session_state[key] = choices[name]
+    st.session_state[key] = choices[name]
 
     def _store() -> None:
         choices[name] = st.session_state[key]

@@ -89,9 +89,22 @@ def open_bloch_spheres(at: AppTest) -> None:
     assert_clean(at)
 
 
+def browser_shows(widget) -> object:
+    """What a browser draws in `widget` (a select box, radio or number input).
+
+    AppTest reads a widget's value from the session; a browser that draws the widget anew (after a
+    run without it) shows the value the server sends with it, or else the widget's default.
+    """
+    proto = widget.proto
+    if widget.type == "number_input":
+        return proto.value if proto.set_value else proto.default
+    return proto.raw_value if proto.set_value else proto.options[proto.default]
+
+
 def assert_shows_method(at: AppTest, method: str) -> None:
     spec = ATTRIBUTIONS[method]
-    assert at.selectbox(key="explain_method").value == method
+    menu = at.selectbox(key="explain_method")
+    assert menu.value == method and browser_shows(menu) == spec.label
     assert attribution_title(at).startswith(spec.label)
     assert spec.description in [c.value for c in at.caption]
 
@@ -120,8 +133,9 @@ def test_method_and_class_survive_switching_to_upload_and_back(hybrid):
     at.radio(key="explain_mode").set_value("test image by index").run()
     assert_clean(at)
     assert_shows_method(at, "occlusion")
-    assert at.number_input(key="explain_index").value == 3
-    assert at.selectbox(key="explain_target").value == 1
+    assert at.number_input(key="explain_index").value == 3 and browser_shows(at.number_input(key="explain_index")) == 3
+    target = at.selectbox(key="explain_target")
+    assert target.value == 1 and browser_shows(target) == hybrid.meta.label_names[1]
     assert attribution_title(at) == f"Occlusion for '{hybrid.meta.label_names[1]}'"
     at.number_input(key="explain_index").set_value(4).run()  # a class chosen by hand stays chosen
     assert at.selectbox(key="explain_target").value == 1
@@ -147,7 +161,9 @@ def test_choices_survive_a_visit_to_another_page(hybrid):
     at.switch_page(PAGE).run()
     assert_clean(at)
     assert at.radio(key="explain_mode").value == "test image by class"
+    assert browser_shows(at.radio(key="explain_mode")) == "test image by class"
     assert at.selectbox(key="explain_class").value == 1
+    assert browser_shows(at.selectbox(key="explain_class")) == hybrid.meta.label_names[1]
     assert at.slider(key="explain_member").value == 2
     assert_shows_method(at, "gradcam")
     y = hybrid_labels(hybrid)
