@@ -33,7 +33,7 @@ def main() -> None:
             page.wait_for_selector(DONE)
             page.screenshot(path=str(OUT / "home.png"))
 
-            page.goto(f"{url}/Train?epochs=16&lr=0.01&average=True&twin=True")  # the recipe's values
+            page.goto(f"{url}/Train?twin=True")  # the defaults: the recipe for the dataset
             page.wait_for_selector(DONE)
             page.get_by_role("button", name="Train", exact=True).click()
             page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
@@ -46,8 +46,8 @@ def main() -> None:
             page.locator(".st-key-comparison").scroll_into_view_if_needed()
             page.screenshot(path=str(OUT / "results.png"))
 
-            page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"^Explain$")).click()
-            page.locator(".st-key-bloch .js-plotly-plot").wait_for(timeout=120_000)
+            page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
+            page.locator(".st-key-saliency .js-plotly-plot").wait_for(timeout=120_000)
             page.wait_for_selector(DONE, timeout=60_000)
             page.locator(".st-key-saliency").scroll_into_view_if_needed()
             page.screenshot(path=str(OUT / "explain.png"))

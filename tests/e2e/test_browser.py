@@ -234,9 +234,10 @@ def test_train_then_explain(page, artifacts: Path, docs_screenshots: Path) -> No
     print(f"training through the UI took {seconds:.1f} s; metrics {metrics}")
 
     # Same page, same session: a URL load would start a new session without the model.
-    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"^Explain$")).click()
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
     heading(page, "Explain a prediction").wait_for()
     page.get_by_text(re.compile(r"^Predicted: ")).wait_for(timeout=TRAIN_DEADLINE_MS)
+    page.locator(".st-key-explain_bloch summary").click()  # the Bloch spheres are drawn only when asked for
     for key in ("probabilities", "saliency", "qubit_bars", "qubit_distributions", "bloch"):
         page.locator(chart(key)).wait_for(state="visible", timeout=TRAIN_DEADLINE_MS)
     wait_idle(page)
@@ -306,7 +307,7 @@ def test_bad_uploads_show_messages_and_keep_the_model(page, tmp_path: Path) -> N
     assert texts(page, "[data-testid='stMetricValue']")[0] == accuracy
     assert_healthy(page)
 
-    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"^Explain$")).click()
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
     heading(page, "Explain a prediction").wait_for()
     wait_idle(page, timeout=TRAIN_DEADLINE_MS)
     page.locator(".st-key-explain_mode").get_by_text("upload my own image").click()

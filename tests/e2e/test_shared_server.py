@@ -94,7 +94,7 @@ def test_a_model_that_names_a_server_folder_is_refused(page, tmp_path: Path) -> 
         assert_healthy(page)
 
     # No page shows the folder's images or its class names: the session has no model at all.
-    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"^Explain$")).click()
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
     heading(page, "Explain a prediction").wait_for()
     wait_idle(page)
     assert any("There is no model yet" in text for text in texts(page, INFO))
@@ -149,7 +149,7 @@ def test_markdown_in_a_link_is_shown_as_text(page, payload: str) -> None:
     seen = record_evil_requests(page)
     open_page(page, "/Data?dataset=" + urllib.parse.quote(payload), "Data")
     warnings = texts(page, WARNING)
-    assert any(w.startswith("Unknown dataset") for w in warnings), warnings
+    assert any("Unknown dataset" in w for w in warnings), warnings
     assert_no_evil_markup(page)
     assert not seen, seen
     assert_healthy(page)
