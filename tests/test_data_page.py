@@ -19,7 +19,7 @@ from hqcnn import folder_data
 from hqcnn.config import DataConfig
 from hqcnn.data import BUNDLED, prepare
 from ui.sidebar import USER_DATASETS_KEY
-from ui.state import SETTINGS
+from ui.state import SETTINGS, run_config_of
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/1_Data.py"
@@ -54,16 +54,7 @@ def open_data_page(uploads: tuple[str, ...] = (), **settings) -> AppTest:
 
 def data_config(at: AppTest) -> DataConfig:
     """The DataConfig training would use for the session's settings."""
-    v = at.session_state["settings"]
-    return DataConfig(
-        dataset=v["dataset"],
-        image_size=v["image_size"],
-        grayscale=v["grayscale"],
-        normalize=v["normalize"],
-        train_per_class=v["train_per_class"] or None,
-        noise_std=v["noise_std"],
-        seed=v["seed"],
-    )
+    return run_config_of(at.session_state["settings"]).data
 
 
 def shown_summary(at: AppTest) -> dict:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import streamlit as st
 
-from hqcnn.config import DataConfig
 from hqcnn.errors import HQCNNError
 from ui.text import md
 
@@ -42,20 +40,6 @@ def dataset_title(key: str) -> str:
     from hqcnn.data import DATASETS
 
     return DATASETS[key].title if key in DATASETS else folder_data.title(key)
-
-
-@st.cache_resource(show_spinner="Preparing images…", max_entries=6)
-def _prepared(cfg: DataConfig) -> Any:
-    # cache_resource, not cache_data: the tensors are shared read-only (nothing mutates a
-    # PreparedData) and copying ~20 MB on every rerun would make every click slow.
-    from hqcnn.data import prepare
-
-    return prepare(cfg)
-
-
-def prepared_data(cfg: DataConfig) -> Any:
-    """The PreparedData of `cfg`, shared by all sessions (read-only)."""
-    return _prepared(cfg)
 
 
 @st.cache_data(show_spinner=False)

@@ -221,7 +221,11 @@ def bind(
 
 def run_config() -> RunConfig:
     """The RunConfig of the current settings (always valid: the widgets only offer valid values)."""
-    v = settings()
+    return run_config_of(settings())
+
+
+def run_config_of(v: dict[str, Any]) -> RunConfig:
+    """The RunConfig that settings `v` (a session's canonical values) describe."""
     return RunConfig(
         data=DataConfig(
             dataset=v["dataset"],
