@@ -13,42 +13,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hqcnn.config import (
-    ENCODINGS,
-    ENTANGLERS,
-    IMAGE_SIZES,
-    MODEL_KINDS,
-    SOURCE_SIZES,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-)
+from hqcnn.cli_options import add_config_arguments, config_from_args
+from hqcnn.config import SOURCE_SIZES, DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.errors import HQCNNError
 from hqcnn.experiments_cli import add_parser as add_experiment_parser
 
+# The config fields that `train` offers as flags (the names are the fields', the flags theirs).
+DATA_FLAGS = ("dataset", "source_size", "image_size", "grayscale", "normalize", "train_per_class", "noise_std")
+MODEL_FLAGS = ("kind", "n_qubits", "depth", "n_features", "entangler", "encoding")
+# --seed is TrainConfig's flag; DataConfig's seed reads it too (same dest), so one seed sets both.
+TRAIN_FLAGS = ("epochs", "lr", "batch_size", "average_last", "seed", "class_weights", "augment", "device")
+
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    defaults_d, defaults_m, defaults_t = DataConfig(), ModelConfig(), TrainConfig()
-    data = p.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        default=defaults_d.dataset,
-        help="MedMNIST name (see 'datasets') or a folder of your own images, one sub-folder per class",
-    )
-    data.add_argument("--source-size", type=int, default=defaults_d.source_size, choices=SOURCE_SIZES)
-    data.add_argument("--image-size", type=int, default=defaults_d.image_size, choices=IMAGE_SIZES)
-    data.add_argument("--grayscale", action="store_true", help="convert RGB images to one channel")
-    data.add_argument("--no-normalize", action="store_true", help="keep pixel values in 0..1")
-    data.add_argument("--train-per-class", type=int, default=None, help="low-data: N training images per class")
-    data.add_argument("--noise", type=float, default=0.0, help="Gaussian input noise σ (pixel units 0..1)")
-    model = p.add_argument_group("model")
-    model.add_argument("--model", default=defaults_m.kind, choices=MODEL_KINDS, help="hybrid, or a classical control")
-    model.add_argument("--qubits", type=int, default=defaults_m.n_qubits)
-    model.add_argument("--depth", type=int, default=defaults_m.depth)
-    model.add_argument("--features", type=int, default=None, help="default: 2 per qubit, capped at 3 per qubit")
-    model.add_argument("--entangler", default=defaults_m.entangler, choices=ENTANGLERS)
-    model.add_argument("--encoding", default=defaults_m.encoding, choices=ENCODINGS)
+    add_config_arguments(p.add_argument_group("data"), DataConfig, DATA_FLAGS)
+    add_config_arguments(p.add_argument_group("model"), ModelConfig, MODEL_FLAGS)
     train = p.add_argument_group(
         "training", "Unset options take TrainConfig's defaults, or with --recipe the recipe's values."
     )
@@ -58,20 +37,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="the recommended recipe for the dataset's size (hqcnn/recipes.py): batch, epochs, learning rate, "
         "weight averaging; the README's results use it",
     )
-    train.add_argument("--epochs", type=int, default=None, help=f"default {defaults_t.epochs}")
-    train.add_argument("--lr", type=float, default=None, help=f"default {defaults_t.lr:g}")
-    train.add_argument("--batch-size", type=int, default=None, help=f"default {defaults_t.batch_size}")
-    train.add_argument(
-        "--average-last",
-        type=float,
-        default=None,
-        help="keep the average of the weights of this fraction of the last epochs (e.g. 0.5) instead of the "
-        f"best epoch on validation AUC; default {defaults_t.average_last:g} (off)",
-    )
-    train.add_argument("--seed", type=int, default=defaults_t.seed)
-    train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
-    train.add_argument("--no-augment", action="store_true")
-    train.add_argument("--device", default=defaults_t.device, choices=("auto", "cpu", "cuda"))
+    add_config_arguments(train, TrainConfig, TRAIN_FLAGS)
 
 
 def _dataset_key(dataset: str) -> str:
@@ -93,42 +59,15 @@ def _train_config(args: argparse.Namespace, data: DataConfig) -> TrainConfig:
         base = recommended_train_config(get_info(data.dataset).training_images(data.train_per_class))
     else:
         base = TrainConfig()
-    given = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "average_last": args.average_last}
-    return dataclasses.replace(
-        base,
-        **{k: v for k, v in given.items() if v is not None},
-        seed=args.seed,
-        class_weights=args.class_weights,
-        augment=not args.no_augment,
-        device=args.device,
-    )
+    return config_from_args(TrainConfig, args, base=base, names=TRAIN_FLAGS)
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig described by parsed `train` options (validated)."""
-    features = args.features if args.features is not None else 2 * args.qubits
-    data = DataConfig(
-        dataset=_dataset_key(args.dataset),
-        source_size=args.source_size,
-        image_size=args.image_size,
-        grayscale=args.grayscale,
-        normalize=not args.no_normalize,
-        train_per_class=args.train_per_class,
-        noise_std=args.noise,
-        seed=args.seed,
-    )
-    return RunConfig(
-        data=data,
-        model=ModelConfig(
-            kind=args.model,
-            n_qubits=args.qubits,
-            depth=args.depth,
-            n_features=features,
-            entangler=args.entangler,
-            encoding=args.encoding,
-        ),
-        train=_train_config(args, data),
-    )
+    data = config_from_args(DataConfig, args, names=(*DATA_FLAGS, "seed"))
+    data = dataclasses.replace(data, dataset=_dataset_key(data.dataset))
+    model = config_from_args(ModelConfig, args, names=MODEL_FLAGS)  # features: two per qubit unless given
+    return RunConfig(data=data, model=model, train=_train_config(args, data))
 
 
 def _print_metrics(test: dict[str, Any], params: dict[str, int] | None = None) -> None:
@@ -147,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from hqcnn import checkpoint
     from hqcnn.data import prepare
+    from hqcnn.datasets_base import ModelMeta
     from hqcnn.train import Callback, run
 
     config = run_config_from_args(args)
@@ -173,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome = run(config, data=data, callback=callback)
     callback.bar.close()
     metrics = outcome.metrics_json()
-    meta = checkpoint.ModelMeta.from_data(data)
+    meta = ModelMeta.from_data(data)
     out = checkpoint.save(args.out, outcome.result.model, config, meta, metrics, overwrite=args.overwrite)
     print(f"kept {outcome.result.kept}; trained in {outcome.seconds:.1f} s; saved to {out}")
     _print_metrics(outcome.test, metrics["params"])
@@ -260,7 +200,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_export_example(args: argparse.Namespace) -> int:
     """Write a few images of a MedMNIST set as PNG class folders: a small dataset of 'your own images'."""
-    from hqcnn.folder_data import export_example
+    from hqcnn.example_folder import export_example
 
     out = export_example(args.dataset, args.per_class, args.out, seed=args.seed)
     print(f"wrote {args.per_class} images per class to {out}; train on it with: python -m hqcnn train --dataset {out}")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hqcnn.config import SOURCE_SIZES
-from hqcnn.data import _ASSETS, DATASETS, _data_dir, _file_name
+from hqcnn.data import _ASSETS, DATASETS, _file_name
+from hqcnn.datasets_base import data_dir
 from hqcnn.folder_data import folders_root, upload_store
 
 
@@ -60,7 +61,7 @@ def _downloads() -> list[CachedFile]:
     found = []
     for key in DATASETS:
         for size in SOURCE_SIZES:
-            path = _data_dir() / _file_name(key, size)
+            path = data_dir() / _file_name(key, size)
             if path.is_file() and assets not in path.resolve().parents:
                 found.append(CachedFile(path.name, path, _size(path)))
     return found
@@ -71,7 +72,7 @@ def report() -> CacheReport:
     uploads = upload_store.uploads() if folders_root().is_dir() else []
     others = [p for p in (folders_root() / "cache").glob("*.npz") if not p.name.startswith(("upload-", "."))]
     return CacheReport(
-        folder=_data_dir(),
+        folder=data_dir(),
         downloads=_downloads(),
         uploads=uploads,
         upload_bytes=sum(u.bytes for u in uploads),

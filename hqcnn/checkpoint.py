@@ -35,6 +35,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from hqcnn.config import IMAGE_SIZES, DataConfig, ModelConfig, RunConfig, TrainConfig
+from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import CheckpointError, HQCNNError
 from hqcnn.model import HybridNet, build_model
 
@@ -51,35 +52,6 @@ MAX_CLASSES = 100  # as many as a folder dataset may have (folder_data.MAX_CLASS
 MAX_LABEL_CHARS = 255  # a class name is a folder name, at most 255 bytes on common file systems
 MAX_DATASET_CHARS = 4096  # a folder dataset is saved as an absolute path (PATH_MAX on Linux)
 MAX_MESSAGE_CHARS = 300  # a configuration error quoted from a file is cut to this length
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    """What a saved model needs besides its weights to classify a new image."""
-
-    dataset: str
-    label_names: tuple[str, ...]
-    in_channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @property
-    def n_classes(self) -> int:
-        """Number of output classes."""
-        return len(self.label_names)
-
-    @classmethod
-    def from_data(cls, data: Any) -> ModelMeta:
-        """The meta of a PreparedData."""
-        return cls(
-            dataset=data.info.key,
-            label_names=tuple(data.info.label_names),
-            in_channels=data.in_channels,
-            image_size=data.image_size,
-            mean=tuple(float(m) for m in data.mean),
-            std=tuple(float(s) for s in data.std),
-        )
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""MedMNIST datasets: catalogue, verified files, loading, and the preprocessing the models see.
+"""Datasets: the MedMNIST catalogue and its verified files, one lookup for every kind of dataset key,
+and the prepared tensors the models see.
 
 Three small sets ship with the project (assets/medmnist/); every other 2D MedMNIST set and size is
 downloaded on demand into a cache folder and checked against the MD5 that medmnist publishes.
@@ -7,20 +8,20 @@ Arrays are read through medmnist's own dataset classes, never with pickle allowe
 A dataset key that is a folder path or an upload key ("upload:<16 hex digits>", an uploaded .zip)
 instead of a MedMNIST name is the user's own images, one sub-folder per class (see
 hqcnn.folder_data): `get_info`, `dataset_status`, `load_arrays`, `prepare` and `prepare_split`
-accept it alike. A folder has one stored resolution, so the size /
-`DataConfig.source_size` argument is ignored for it; `preprocess` resizes to `image_size` as usual.
+accept it alike. Each kind of key has its entry in SOURCES, and `source_of` finds a key's entry.
+A folder has one stored resolution, so the size / `DataConfig.source_size` argument is ignored for
+it; `preprocess` (hqcnn.preprocessing) resizes to `image_size` as usual.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import socket
 import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,42 +31,57 @@ import numpy as np
 import pooch
 import requests
 import torch
-import torch.nn.functional as F
 from medmnist.dataset import MedMNIST2D
 
+from hqcnn import folder_data
 from hqcnn.config import SOURCE_SIZES, DataConfig
+from hqcnn.datasets_base import DATA_DIR_NAME, SPLITS, Arrays, DatasetInfo, DataSource, Progress, data_dir
 from hqcnn.errors import ConfigError, DataError, DownloadError
+from hqcnn.preprocessing import (
+    add_gaussian_noise,
+    add_salt_pepper,
+    noise_and_normalise,
+    preprocess,
+    split_seed,
+    to_unit_range,
+)
+
+# The public API. The preprocessing and the shared types live in hqcnn.preprocessing and
+# hqcnn.datasets_base; they are named here too, so that callers need only this module.
+__all__ = [
+    "BUNDLED",
+    "CLASS_NAMES",
+    "DATASETS",
+    "DATA_DIR_NAME",
+    "MEDMNIST_SOURCE",
+    "ROOT",
+    "SOURCES",
+    "SPLITS",
+    "Arrays",
+    "DataSource",
+    "DatasetInfo",
+    "PreparedData",
+    "Progress",
+    "add_gaussian_noise",
+    "add_salt_pepper",
+    "cache_dir",
+    "dataset_file",
+    "dataset_status",
+    "get_info",
+    "load_arrays",
+    "low_data_indices",
+    "prepare",
+    "prepare_split",
+    "preprocess",
+    "source_of",
+    "split_seed",
+    "to_unit_range",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 _ASSETS = ROOT / "assets" / "medmnist"
-SPLITS = ("train", "val", "test")
 BUNDLED = ("pneumoniamnist", "breastmnist", "retinamnist")  # 28 px files shipped in assets/medmnist/
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What medmnist.INFO says about one dataset, in a typed form."""
-
-    key: str
-    title: str
-    task: str
-    label_names: tuple[str, ...]
-    n_channels: int
-    n_samples: dict[str, int]
-    description: str
-    license: str
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes."""
-        return len(self.label_names)
-
-    def training_images(self, per_class: int | None = None) -> int:
-        """How many images a run trains on: the whole train split, or at most `per_class` per class."""
-        n = self.n_samples["train"]
-        return min(n, per_class * self.n_classes) if per_class else n
+_DOWNLOAD_TIMEOUT = 10.0  # seconds for the name lookup, the connection and every read
 
 
 # MedMNIST names RetinaMNIST's classes by number only; they are the five grades of diabetic
@@ -107,31 +123,6 @@ def _catalogue() -> dict[str, DatasetInfo]:
 DATASETS: dict[str, DatasetInfo] = _catalogue()
 
 
-def _is_folder(key: object) -> bool:
-    """True for the user's own images: a folder path or an upload key (not a MedMNIST name)."""
-    from hqcnn import folder_data
-
-    return isinstance(key, str) and key not in DATASETS and folder_data.is_folder_key(key)
-
-
-def get_info(key: str) -> DatasetInfo:
-    """The catalogue entry of a dataset; DataError naming the valid keys for an unknown one.
-
-    For a folder of the user's own images the entry is built from the folder (read on first use).
-    """
-    if _is_folder(key):
-        from hqcnn import folder_data
-
-        return folder_data.load(key).info
-    try:
-        return DATASETS[key]
-    except (KeyError, TypeError):
-        raise DataError(
-            f"Unknown dataset {key!r}. Choose one of: {', '.join(DATASETS)}, or give the path of a folder "
-            "of your own images (one sub-folder per class)."
-        ) from None
-
-
 def _check_size(info: DatasetInfo, size: int) -> None:
     if size not in SOURCE_SIZES:
         sizes = ", ".join(str(s) for s in SOURCE_SIZES)
@@ -150,30 +141,20 @@ def _remote(key: str, size: int) -> tuple[str, str]:
     return entry[f"url{suffix}"], entry[f"MD5{suffix}"]
 
 
-def _data_dir() -> Path:
-    custom = os.environ.get("HQCNN_DATA_DIR")
-    if custom:
-        return Path(custom).expanduser()
-    return Path.home() / ".cache" / "hqcnn" / "medmnist"
-
-
-DATA_DIR_NAME = "the data folder ($HQCNN_DATA_DIR, by default ~/.cache/hqcnn/medmnist)"
-
-
 def _where(path: str | Path) -> str:
     """A data file as messages name it: by its name and folder, never by the server's absolute path
     (the app shows these messages to every user of a shared server)."""
     path = Path(path)
     if path.parent == _ASSETS:
         return f"the bundled file {path.name}"
-    if path.parent == _data_dir():
+    if path.parent == data_dir():
         return f"{path.name} in {DATA_DIR_NAME}"
     return path.name
 
 
 def cache_dir() -> Path:
     """Folder of downloaded datasets: $HQCNN_DATA_DIR if set, else ~/.cache/hqcnn/medmnist (created)."""
-    path = _data_dir()
+    path = data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -204,19 +185,12 @@ def _md5_matches(path: Path, md5: str) -> bool:
     return _md5_of(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns)) == md5.lower()
 
 
-def dataset_status(key: str, size: int = 28) -> str:
-    """Where a dataset file would come from: "bundled", "cached" (present and verified) or "downloadable".
-
-    A bundled file is reported without hashing it; its checksum is checked when it is loaded.
-    A folder of the user's own images is "folder" (its images are not read here).
-    """
-    if _is_folder(key):
-        return "folder"
-    info = get_info(key)
-    _check_size(info, size)
+def _medmnist_status(key: str, size: int) -> str:
+    """Where a MedMNIST file would come from (see `dataset_status`)."""
+    _check_size(DATASETS[key], size)
     if _bundled_file(key, size) is not None:
         return "bundled"
-    cached = _data_dir() / _file_name(key, size)
+    cached = data_dir() / _file_name(key, size)
     if cached.is_file() and _md5_matches(cached, _remote(key, size)[1]):
         return "cached"
     return "downloadable"
@@ -294,17 +268,9 @@ def _download_failure(err: Exception, timeout: float) -> str:
     return f"the file could not be saved ({err})"
 
 
-def dataset_file(key: str, size: int = 28, progress: Progress | None = None, timeout: float = 10.0) -> Path:
-    """Path of a verified MedMNIST .npz file: bundled, cached, or downloaded now.
-
-    `progress(done_bytes, total_bytes)` is called while downloading (total is 0 if unknown).
-    `timeout` bounds the name lookup, the connection and every read, so being offline gives a
-    DownloadError within about `timeout` seconds. A cached file with a wrong checksum is removed
-    and fetched once more. A damaged bundled file raises DataError.
-    """
-    if _is_folder(key):
-        raise DataError(f"{key} is a folder of your own images, not a MedMNIST file to download.")
-    info = get_info(key)
+def _medmnist_file(key: str, size: int, progress: Progress | None, timeout: float) -> Path:
+    """The verified file of a MedMNIST set (see `dataset_file`)."""
+    info = DATASETS[key]
     _check_size(info, size)
     url, md5 = _remote(key, size)
 
@@ -363,9 +329,9 @@ def _check_archive(info: DatasetInfo, path: str) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _read_arrays(key: str, size: int, path: str, md5: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _read_arrays(key: str, size: int, path: str, md5: str) -> Arrays:
     """Arrays of a verified file; `md5` is part of the cache key because it fixes the contents."""
-    info = get_info(key)
+    info = DATASETS[key]
     _check_archive(info, path)
     dataset_class = getattr(medmnist, info.title)
     out = {}
@@ -400,27 +366,73 @@ def _checked_split(
     return images, labels
 
 
-def load_arrays(key: str, size: int = 28) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _medmnist_arrays(key: str, size: int, progress: Progress | None) -> Arrays:
+    """The arrays of a MedMNIST set, fetching its file first if needed (see `dataset_file`)."""
+    path = _medmnist_file(key, size, progress, _DOWNLOAD_TIMEOUT)
+    return _read_arrays(key, size, str(path), _remote(key, size)[1])
+
+
+MEDMNIST_SOURCE = DataSource(
+    claims=lambda key: isinstance(key, str) and key in DATASETS,
+    info=lambda key: DATASETS[key],
+    status=_medmnist_status,
+    file=_medmnist_file,
+    arrays=_medmnist_arrays,
+)
+
+# MedMNIST is asked first, so that a folder that happens to bear a MedMNIST name never hides the set.
+SOURCES: tuple[DataSource, ...] = (MEDMNIST_SOURCE, folder_data.SOURCE)
+
+
+def source_of(key: object) -> DataSource:
+    """The entry of SOURCES that reads `key`; DataError naming the valid keys if none does."""
+    for source in SOURCES:
+        if source.claims(key):
+            return source
+    raise DataError(
+        f"Unknown dataset {key!r}. Choose one of: {', '.join(DATASETS)}, or give the path of a folder "
+        "of your own images (one sub-folder per class)."
+    )
+
+
+def get_info(key: str) -> DatasetInfo:
+    """The catalogue entry of a dataset; DataError naming the valid keys for an unknown one.
+
+    For a folder of the user's own images the entry is built from the folder (read on first use).
+    """
+    return source_of(key).info(key)
+
+
+def dataset_status(key: str, size: int = 28) -> str:
+    """Where a dataset file would come from: "bundled", "cached" (present and verified) or "downloadable".
+
+    A bundled file is reported without hashing it; its checksum is checked when it is loaded.
+    A folder of the user's own images is "folder" (its images are not read here).
+    """
+    return source_of(key).status(key, size)
+
+
+def dataset_file(
+    key: str, size: int = 28, progress: Progress | None = None, timeout: float = _DOWNLOAD_TIMEOUT
+) -> Path:
+    """Path of a verified MedMNIST .npz file: bundled, cached, or downloaded now.
+
+    `progress(done_bytes, total_bytes)` is called while downloading (total is 0 if unknown).
+    `timeout` bounds the name lookup, the connection and every read, so being offline gives a
+    DownloadError within about `timeout` seconds. A cached file with a wrong checksum is removed
+    and fetched once more. A damaged bundled file raises DataError, and so does a folder dataset
+    (it has no such file).
+    """
+    return source_of(key).file(key, size, progress, timeout)
+
+
+def load_arrays(key: str, size: int = 28) -> Arrays:
     """{'train'|'val'|'test': (uint8 images (N,H,W) or (N,H,W,3), int64 labels (N,))}, read-only.
 
     Fetches the file if needed (see `dataset_file`); repeated calls reuse arrays held in memory.
     For a folder dataset `size` is ignored: the arrays are at the folder's stored size.
     """
-    return dict(_verified_arrays(key, size, progress=None))
-
-
-def _verified_arrays(key: str, size: int, progress: Progress | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    if _is_folder(key):
-        from hqcnn import folder_data
-
-        return folder_data.load(key, progress).arrays  # progress counts images read, not bytes
-    path = dataset_file(key, size, progress=progress)
-    return _read_arrays(key, size, str(path), _remote(key, size)[1])
-
-
-def _split_seed(seed: int, split: str) -> int:
-    """An independent, reproducible noise seed for each split."""
-    return int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0])
+    return dict(source_of(key).arrays(key, size, None))
 
 
 def low_data_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -434,82 +446,6 @@ def low_data_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
         for members in (np.flatnonzero(labels == c) for c in np.unique(labels))
     ]
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-
-
-def add_gaussian_noise(x01: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """`x01` (values in 0..1) plus seeded Gaussian noise of standard deviation `std`, clipped to [0, 1]."""
-    if not std >= 0:
-        raise ConfigError(f"Noise level must be at least 0, got {std!r}.")
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(x01.shape, generator=generator, dtype=x01.dtype)
-    return (x01 + std * noise.to(x01.device)).clamp_(0.0, 1.0)
-
-
-def add_salt_pepper(x01: torch.Tensor, amount: float, seed: int) -> torch.Tensor:
-    """Seeded salt-and-pepper noise on (..., C, H, W) images in 0..1.
-
-    Each pixel independently, with probability `amount`, becomes black or white (all channels alike).
-    """
-    if not 0 <= amount <= 1:
-        raise ConfigError(f"Salt-and-pepper amount must be between 0 and 1, got {amount!r}.")
-    if x01.dim() < 3:
-        raise DataError(f"Expected images shaped (..., C, H, W), got shape {tuple(x01.shape)}.")
-    generator = torch.Generator().manual_seed(seed)
-    mask_shape = (*x01.shape[:-3], 1, *x01.shape[-2:])
-    hit = torch.rand(mask_shape, generator=generator) < amount
-    white = torch.rand(mask_shape, generator=generator) < 0.5
-    hit, white = hit.to(x01.device), white.to(x01.device)
-    return torch.where(hit, white.to(x01.dtype), x01)
-
-
-def _to_unit(images: np.ndarray, grayscale: bool, image_size: int) -> torch.Tensor:
-    """uint8 (N,H,W[,C]) -> float32 (N,C,H,W) in 0..1, converted to gray and resized as asked."""
-    images = np.asarray(images)
-    layout_ok = images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))
-    if images.dtype != np.uint8 or not layout_ok:
-        raise DataError(f"Expected uint8 images shaped (N, H, W) or (N, H, W, 3), got {images.dtype} {images.shape}.")
-    unit = images.astype(np.float32)  # a copy, so read-only inputs are fine
-    unit /= 255.0
-    x = torch.from_numpy(unit)
-    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-    if grayscale and x.shape[1] == 3:
-        luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601
-        x = (x * luma).sum(dim=1, keepdim=True)
-    if x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
-    return x.contiguous()
-
-
-def _finish(
-    x01: torch.Tensor, cfg: DataConfig, mean: Sequence[float], std: Sequence[float], noise_seed: int
-) -> torch.Tensor:
-    """Add the configured noise, then normalise."""
-    if cfg.noise_std > 0:
-        x01 = add_gaussian_noise(x01, cfg.noise_std, noise_seed)
-    if not cfg.normalize:
-        return x01
-    if len(mean) != x01.shape[1] or len(std) != x01.shape[1]:
-        raise DataError(f"The images have {x01.shape[1]} channel(s) but the normalisation statistics {len(mean)}.")
-    mean_t = torch.tensor(mean, dtype=x01.dtype).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=x01.dtype).view(1, -1, 1, 1)
-    return (x01 - mean_t) / std_t
-
-
-def preprocess(
-    images: np.ndarray,
-    cfg: DataConfig,
-    mean: Sequence[float],
-    std: Sequence[float],
-    noise_seed: int | None = None,
-) -> torch.Tensor:
-    """uint8 images (N,H,W) or (N,H,W,3) -> float32 (N,C,H,W) exactly as the model is fed.
-
-    Scales to 0..1, converts RGB to gray if `cfg.grayscale`, resizes to `cfg.image_size`, adds
-    Gaussian noise of `cfg.noise_std` (seeded by `noise_seed`, else `cfg.seed`) and normalises
-    with `mean`/`std` if `cfg.normalize`.
-    """
-    x01 = _to_unit(images, cfg.grayscale, cfg.image_size)
-    return _finish(x01, cfg, mean, std, cfg.seed if noise_seed is None else noise_seed)
 
 
 @dataclass
@@ -558,8 +494,9 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PreparedData:
     config always gives the same tensors. Statistics come from the kept training images after
     resizing/graying and before noise; each split gets noise from its own derived seed.
     """
-    info = get_info(cfg.dataset)
-    arrays = _verified_arrays(cfg.dataset, cfg.source_size, progress)
+    source = source_of(cfg.dataset)
+    info = source.info(cfg.dataset)
+    arrays = source.arrays(cfg.dataset, cfg.source_size, progress)
 
     train_images, train_labels = arrays["train"]
     if cfg.train_per_class is None:
@@ -567,13 +504,13 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PreparedData:
     else:
         keep = low_data_indices(train_labels, cfg.train_per_class, cfg.seed)
 
-    unit = {split: _to_unit(arrays[split][0], cfg.grayscale, cfg.image_size) for split in ("val", "test")}
-    unit["train"] = _to_unit(train_images[keep], cfg.grayscale, cfg.image_size)
+    unit = {split: to_unit_range(arrays[split][0], cfg.grayscale, cfg.image_size) for split in ("val", "test")}
+    unit["train"] = to_unit_range(train_images[keep], cfg.grayscale, cfg.image_size)
     std_t, mean_t = torch.std_mean(unit["train"], dim=(0, 2, 3), correction=0)
     mean = tuple(mean_t.tolist())
     std = tuple(std_t.clamp(min=1e-6).tolist())
 
-    x = {split: _finish(unit[split], cfg, mean, std, _split_seed(cfg.seed, split)) for split in SPLITS}
+    x = {split: noise_and_normalise(unit[split], cfg, mean, std, split_seed(cfg.seed, split)) for split in SPLITS}
     labels = {split: torch.from_numpy(arrays[split][1].copy()) for split in ("val", "test")}
     labels["train"] = torch.from_numpy(train_labels[keep])  # fancy indexing already copied
     return PreparedData(
@@ -597,6 +534,7 @@ def prepare_split(
     """One split prepared with given statistics, e.g. those saved with a model, as `prepare` would."""
     if split not in SPLITS:
         raise DataError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
-    images, labels = _verified_arrays(cfg.dataset, cfg.source_size, progress)[split]
-    x = _finish(_to_unit(images, cfg.grayscale, cfg.image_size), cfg, mean, std, _split_seed(cfg.seed, split))
+    images, labels = source_of(cfg.dataset).arrays(cfg.dataset, cfg.source_size, progress)[split]
+    x01 = to_unit_range(images, cfg.grayscale, cfg.image_size)
+    x = noise_and_normalise(x01, cfg, mean, std, split_seed(cfg.seed, split))
     return x, torch.from_numpy(labels.copy())

@@ -5,7 +5,7 @@ damaged, huge, or a decompression bomb (a few KB that decode to gigabytes). Each
 an ImageError with a one-line message for the user; nothing else escapes `read_image`.
 
 Accepted pictures are brought to what MedMNIST looks like: 8-bit gray or RGB, upright (EXIF
-orientation applied) and centre-cropped to a square; `data.preprocess` then resizes them.
+orientation applied) and centre-cropped to a square; `preprocessing.preprocess` then resizes them.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from hqcnn.checkpoint import ModelMeta
 from hqcnn.config import DataConfig
-from hqcnn.data import preprocess
+from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import ImageError
+from hqcnn.preprocessing import preprocess
 
 MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_PIXELS = 40_000_000  # width × height; a 40 MP RGBA image already decodes to 160 MB
@@ -136,8 +136,9 @@ def read_image(data: bytes, channels: int) -> np.ndarray:
 
     Accepts 8- and 16-bit gray, RGB, RGBA and gray+alpha (composited on black), palette, CMYK
     and 1-bit images of any size up to MAX_PIXELS; applies the EXIF orientation and crops the
-    centred square. Colour images are made gray with ITU-R BT.601 weights (as `data.preprocess`
-    does). Raises ImageError, with a one-line message, for anything it cannot accept.
+    centred square. Colour images are made gray with ITU-R BT.601 weights (as
+    `preprocessing.preprocess` does). Raises ImageError, with a one-line message, for anything it
+    cannot accept.
     """
     if channels not in (1, 3):
         raise ImageError(f"Images can have 1 or 3 channels, not {channels!r}.")

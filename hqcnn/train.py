@@ -166,8 +166,8 @@ def train_model(
     callback = callback or Callback()
     stop = stop or threading.Event()
     device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.threads and threading.current_thread() is threading.main_thread():
+        torch.set_num_threads(cfg.threads)  # process-wide: only the main thread may change it
     model.to(device)
     generator = torch.Generator().manual_seed(cfg.seed)
     x_train, y_train = data.x_train, data.y_train

@@ -94,6 +94,7 @@ def train_models(runs: list[tuple[str, dict[str, Any]]], events: Any, stop: Any)
     from hqcnn import checkpoint
     from hqcnn.config import RunConfig
     from hqcnn.data import prepare
+    from hqcnn.datasets_base import ModelMeta
     from hqcnn.train import run
 
     data = None
@@ -103,18 +104,18 @@ def train_models(runs: list[tuple[str, dict[str, Any]]], events: Any, stop: Any)
         config = RunConfig.from_dict(raw)
         data = data if data is not None and data.config == config.data else prepare(config.data)
         outcome = run(config, data, _Reporter(events, name), stop)
-        meta = checkpoint.ModelMeta.from_data(outcome.data)
+        meta = ModelMeta.from_data(outcome.data)
         events.send(("model", name, checkpoint.to_zip(outcome.result.model, config, meta, outcome.metrics_json())))
 
 
 def run_experiment(name: str, config: Any, preset: Any, events: Any, stop: Any) -> None:
-    """Run one experiment and send back its result as JSON."""
+    """Run one study (its trainings one after another: the app's parallelism is its job slots)."""
     from hqcnn import experiments as ex
 
     def report(done: float, total: int, message: str) -> None:
         events.send(("progress", done, total, message))
 
-    result = ex.run_experiment(name, config, preset, report, stop)
+    result = ex.run_study(name, config, preset, report, stop)
     events.send(("experiment", result.json_text()))
 
 

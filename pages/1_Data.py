@@ -19,15 +19,8 @@ import plotly.graph_objects as go  # noqa: E402
 
 from hqcnn import folder_data, plots  # noqa: E402  (after the sidebar so the page frame appears first)
 from hqcnn.config import DataConfig  # noqa: E402
-from hqcnn.data import (  # noqa: E402
-    _split_seed,
-    _to_unit,
-    dataset_status,
-    get_info,
-    load_arrays,
-    low_data_indices,
-    preprocess,
-)
+from hqcnn.data import dataset_status, get_info, load_arrays, low_data_indices  # noqa: E402
+from hqcnn.preprocessing import preprocess, split_seed, to_unit_range  # noqa: E402
 
 _STEP_VALUES = 2**24  # float32 values per step (64 MB): a bundled set in one, a large upload in a few hundred images
 
@@ -55,7 +48,7 @@ def _resize_matrix(side: int, size: int) -> np.ndarray:
     linear and separable, and when enlarging, each output pixel's weights sum to 1.
     """
     rows = np.repeat(np.eye(side, dtype=np.uint8)[:, :, None] * 255, side, axis=2)  # image i: row i white
-    return _to_unit(rows, False, size)[:, 0, :, 0].T.double().numpy()
+    return to_unit_range(rows, False, size)[:, 0, :, 0].T.double().numpy()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -81,7 +74,7 @@ def _training_set(
     total = squares = 0.0
     for start in range(0, len(keep), step):
         # numpy, not torch, for the sums: torch's threads make such small steps erratic on a busy server.
-        x = _to_unit(images[keep[start : start + step]], grayscale, side if enlarge else image_size).numpy()
+        x = to_unit_range(images[keep[start : start + step]], grayscale, side if enlarge else image_size).numpy()
         x = x.astype(np.float64)  # (B, C, s, s): millions of terms are summed
         if enlarge:
             total = total + np.einsum("i,bcij,j->c", a, x, a)
@@ -104,7 +97,7 @@ def _preview_figure(cfg: DataConfig, index: int) -> go.Figure:
     included: that row's noise is the first draws from the split's seed, however many rows follow.
     """
     image = load_arrays(cfg.dataset, cfg.source_size)["train"][0][index]
-    shown = preprocess(image[None], cfg, (), (), noise_seed=_split_seed(cfg.seed, "train"))  # (1, C, H, W)
+    shown = preprocess(image[None], cfg, (), (), noise_seed=split_seed(cfg.seed, "train"))  # (1, C, H, W)
     return plots.before_after(image, shown[0].numpy())
 
 
@@ -200,8 +193,7 @@ with c1:
     state.bind(
         st.selectbox,
         "image_size",
-        "Image size (pixels per side)",
-        options=[28, 32, 64, 128],
+        options=list(state.SETTINGS["image_size"].choices),
         help=(
             f"Your images are stored at {report.stored_size}×{report.stored_size} and resized to this size; "
             "larger sizes train more slowly."
@@ -209,38 +201,11 @@ with c1:
             else "The bundled files are 28×28; larger sizes are upsampled and train more slowly."
         ),
     )
-    state.bind(
-        st.checkbox,
-        "grayscale",
-        "Convert colour images to grayscale",
-        disabled=info.n_channels == 1,
-        help="Only for colour datasets such as RetinaMNIST.",
-    )
-    state.bind(
-        st.checkbox,
-        "normalize",
-        "Normalise",
-        help="Shift and scale each channel to mean 0 and standard deviation 1, using the training images.",
-    )
+    state.bind(st.checkbox, "grayscale", disabled=info.n_channels == 1)
+    state.bind(st.checkbox, "normalize")
 with c2:
-    state.bind(
-        st.slider,
-        "train_per_class",
-        "Training images per class (0 = all)",
-        min_value=0,
-        max_value=500,
-        step=5,
-        help="Fewer images show how the model copes with little data (a claim of the paper).",
-    )
-    state.bind(
-        st.slider,
-        "noise_std",
-        "Gaussian noise added to the images (σ, in units of full brightness)",
-        min_value=0.0,
-        max_value=0.5,
-        step=0.01,
-        help="Noise is added to training and test images alike, to test robustness.",
-    )
+    state.bind(st.slider, "train_per_class", step=5, **state.slider_range("train_per_class"))
+    state.bind(st.slider, "noise_std", step=0.01, **state.slider_range("noise_std"))
 
 config = state.run_config().data
 with user_errors():

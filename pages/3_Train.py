@@ -54,33 +54,18 @@ state.bind(
     "below leaves the recipe; tick this again to return to it.",
 )
 c1, c2, c3, c4 = st.columns(4)
-state.bind(
-    c1.slider,
-    "epochs",
-    "Epochs",
-    after_change=state.leave_recipe,
-    min_value=1,
-    max_value=int(state.SETTINGS["epochs"].bounds[1]),
-    help="Passes over the training images.",
-)
+state.bind(c1.slider, "epochs", after_change=state.leave_recipe, **state.slider_range("epochs"))
 state.bind(
     c2.select_slider,
     "lr",
-    "Learning rate",
     after_change=state.leave_recipe,
     options=list(state.SETTINGS["lr"].choices),
     format_func=lambda v: f"{v:g}",
-    help="Step size of the Adam optimiser.",
 )
 state.bind(
-    c3.select_slider,
-    "batch_size",
-    "Batch size",
-    after_change=state.leave_recipe,
-    options=list(state.SETTINGS["batch_size"].choices),
-    help="Images per step.",
+    c3.select_slider, "batch_size", after_change=state.leave_recipe, options=list(state.SETTINGS["batch_size"].choices)
 )
-state.bind(c4.number_input, "seed", "Seed", min_value=0, max_value=10_000, step=1, help="Same seed, same result.")
+state.bind(c4.number_input, "seed", step=1, **state.slider_range("seed"))
 state.bind(
     st.checkbox,
     "average",

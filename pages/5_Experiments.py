@@ -26,19 +26,6 @@ JOB_KEY = "experiment_job"
 EXTRA_PRESETS_KEY = "experiment_extra_presets"  # {name: Preset}, e.g. a tiny one in the tests
 MESSAGE_KEY = "experiment_message"
 
-# Wall time of each quick experiment, measured with `python -m hqcnn experiment NAME --preset quick`
-# on PneumoniaMNIST with the default model (4 qubits, depth 2) on a 2-core CPU shared with other
-# work: the slowest of our runs (a quiet machine was up to 2x faster). All six in a row: 3.5 minutes.
-QUICK_SECONDS = {
-    "low_data": 55,
-    "input_noise": 27,
-    "hardware_noise": 44,
-    "param_efficiency": 81,
-    "ablations": 34,
-    "paired": 63,
-}
-
-
 def _presets() -> dict[str, ex.Preset]:
     return {**ex.PRESETS, **st.session_state.get(EXTRA_PRESETS_KEY, {})}
 
@@ -73,8 +60,8 @@ presets = _presets()
 c1, c2 = st.columns([2, 1])
 name = c1.selectbox(
     "Experiment",
-    list(ex.EXPERIMENTS),
-    format_func=lambda n: ex.EXPERIMENTS[n].title,
+    list(ex.STUDIES),
+    format_func=lambda n: ex.STUDIES[n].title,
     key="exp_name",
     disabled=running,
 )
@@ -82,9 +69,9 @@ preset_name = c2.radio(
     "Preset", list(presets), horizontal=True, key="exp_preset", disabled=running, help="quick: a classroom demo"
 )
 preset = presets[preset_name]
-spec = ex.EXPERIMENTS[name]
-st.caption(f"**Question:** {spec.question}")
-default_seeds = preset.paired_seeds if name == "paired" else preset.seeds
+study = ex.STUDIES[name]
+st.caption(f"**Question:** {study.question}")
+default_seeds = study.grid(preset).get("seeds", preset.seeds)
 c3, c4, c5 = st.columns(3)
 seeds = c3.number_input(
     "Seeds",
@@ -102,11 +89,10 @@ base_seed = c4.number_input(
 model = state.run_config().model
 if name == "hardware_noise" and model.n_qubits > 6:
     c5.warning("Noisy simulation of more than 6 qubits is slow (a density matrix of 4ⁿ numbers per image).")
-if preset_name == "quick" and name in QUICK_SECONDS:
+if preset_name == "quick" and study.quick_seconds:
     estimate = (
-        f"at most {QUICK_SECONDS[name]} s in our runs with the default "
-        f"{preset.paired_seeds if name == 'paired' else preset.seeds} seeds and 4 qubits on a shared 2-core CPU; "
-        "more seeds or qubits take longer"
+        f"at most {study.quick_seconds} s in our runs with the default {default_seeds} seeds and 4 qubits on a "
+        "shared 2-core CPU; more seeds or qubits take longer"
     )
 elif preset_name == "full":
     estimate = "tens of minutes on a laptop CPU; the command line suits it better"
@@ -143,7 +129,7 @@ def _finish(job: ExperimentJob) -> None:
         _show(job.result)
         state_text = "stopped early: partial results" if job.result.stopped else "finished"
         st.session_state[MESSAGE_KEY] = (
-            f"{job.result.title}: {state_text} in {job.result.seconds:.0f} s, {len(job.result.rows)} result rows. "
+            f"{job.result.title}: {state_text} in {job.result.seconds:.0f} s, {len(job.result.table)} result rows. "
             "They stay in this session: download them below to keep them."
         )
     if job.error:
@@ -210,7 +196,7 @@ with st.expander("Load saved results", expanded=not _results()):
 # ---------------------------------------------------------------------------------------------
 
 results = _results()
-ordered = [results[n] for n in ex.EXPERIMENTS if n in results]
+ordered = [results[n] for n in ex.STUDIES if n in results]
 
 
 def _scaled(value: float | None, scale: float) -> str:
@@ -220,21 +206,20 @@ def _scaled(value: float | None, scale: float) -> str:
 def _comparison_table(result: ex.ExperimentResult) -> list[dict[str, Any]]:
     out = []
     for c in result.comparisons:
-        scale = c["scale"]
-
+        stats = c.stats
         out.append(
             {
-                "comparison": c["comparison"],
-                "metric": c["metric"],
-                "seeds": c["n"],
-                f"mean difference ({c['unit']})": _scaled(c["mean_diff"], scale),
+                "comparison": c.label,
+                "metric": c.metric,
+                "seeds": c.n,
+                f"mean difference ({c.unit})": _scaled(c.mean_diff, c.scale),
                 "95% CI": "n/a"
-                if c["ci_low"] is None
-                else f"{_scaled(c['ci_low'], scale)} to {_scaled(c['ci_high'], scale)}",
-                "paired t p": "n/a" if c["t_p"] is None else f"{c['t_p']:.3f}",
-                "Wilcoxon p": "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3f}",
-                "Cohen's d_z": "n/a" if c["cohens_dz"] is None else f"{c['cohens_dz']:.2f}",
-                "verdict": c["verdict"],
+                if stats.ci_low is None
+                else f"{_scaled(stats.ci_low, c.scale)} to {_scaled(stats.ci_high, c.scale)}",
+                "paired t p": "n/a" if c.p is None else f"{c.p:.3f}",
+                "Wilcoxon p": "n/a" if stats.wilcoxon_p is None else f"{stats.wilcoxon_p:.3f}",
+                "Cohen's d_z": "n/a" if stats.cohens_dz is None else f"{stats.cohens_dz:.2f}",
+                "verdict": c.verdict,
             }
         )
     return out
@@ -244,19 +229,20 @@ def _render(result: ex.ExperimentResult) -> None:
     preset_label = result.preset.get("name", "custom")
     st.caption(
         f"{md(result.dataset)} · {md(preset_label)} preset · seeds {', '.join(map(str, result.seeds))} · "
-        f"{len(result.rows)} rows · finished {md(result.finished_at or '?')} in {result.seconds:.0f} s · "
+        f"{len(result.table)} rows · finished {md(result.finished_at or '?')} in {result.seconds:.0f} s · "
         f"model {result.config.get('model', {}).get('n_qubits', '?')} qubits, depth "
         f"{result.config.get('model', {}).get('depth', '?')}"
     )
-    st.markdown(f"**Question:** {result.spec.question}")
+    st.markdown(f"**Question:** {result.study.question}")
     if result.stopped:
         st.warning("This run was stopped early: only the runs that finished are shown.")
-    if not result.rows:
+    if result.table.empty:
         st.info("No run finished before the experiment was stopped, so there is nothing to show.")
         return
     claims = [row for row in ex.table2({result.name: result}) if row["source"]]
     for row in claims:
-        st.info(f"**{row['claim']}: {row['status']}.** {row['verdict']}")
+        # The verdicts quote condition labels, which an uploaded results.json supplies.
+        st.info(f"**{md(row['claim'])}: {md(row['status'])}.** {md(row['verdict'], limit=2000)}")
     figs = ex.figures(result)
     for fig_name, fig in figs.items():
         st.plotly_chart(fig, key=f"fig_{result.name}_{fig_name}")
@@ -324,7 +310,7 @@ st.caption(
 )
 st.download_button(
     "Table 2 with the measurements (CSV)",
-    ex.rows_to_csv(table),
+    ex.records_to_csv(table),
     "table2-measured.csv",
     "text/csv",
     key="dl_table2",

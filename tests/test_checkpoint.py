@@ -14,6 +14,7 @@ from safetensors.torch import save as save_st
 
 from hqcnn import checkpoint
 from hqcnn.config import ModelConfig, RunConfig
+from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import CheckpointError
 from hqcnn.model import build_model
 from hqcnn.train import predict_proba, run
@@ -23,7 +24,7 @@ from tests.conftest import quick_config
 @pytest.fixture(scope="module")
 def trained(small_pneumonia):
     outcome = run(quick_config(), data=small_pneumonia)
-    meta = checkpoint.ModelMeta.from_data(small_pneumonia)
+    meta = ModelMeta.from_data(small_pneumonia)
     return outcome, meta
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -107,6 +108,63 @@ def test_recipe_option_fills_unset_training_options():
     assert mixed.epochs == 4 and mixed.average_last == 0 and mixed.lr == recipe.lr
     low_data = run_config_from_args(parse(["train", "--recipe", "--train-per-class", "10"])).train
     assert low_data == recommended_train_config(20)  # the recipe sees the 20 images actually trained on
+
+
+# Every flag `train` had before its flags were made from the config declarations.
+TRAIN_FLAGS = {
+    "--dataset", "--source-size", "--image-size", "--grayscale", "--no-normalize", "--train-per-class", "--noise",
+    "--model", "--qubits", "--depth", "--features", "--entangler", "--encoding", "--recipe", "--epochs", "--lr",
+    "--batch-size", "--average-last", "--seed", "--class-weights", "--no-augment", "--device", "--out",
+    "--overwrite", "--quiet",
+}  # fmt: skip
+
+
+def _train_parser():
+    from hqcnn.__main__ import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices["train"]
+
+
+def test_train_keeps_every_flag_and_fills_the_configs():
+    from hqcnn.__main__ import run_config_from_args
+    from hqcnn.config import DataConfig, ModelConfig, TrainConfig
+
+    parser = _train_parser()
+    assert TRAIN_FLAGS <= {s for action in parser._actions for s in action.option_strings}
+    config = run_config_from_args(parser.parse_args([
+        "--dataset", "breastmnist", "--source-size", "64", "--image-size", "32", "--grayscale", "--no-normalize",
+        "--train-per-class", "30", "--noise", "0.1", "--model", "classical", "--qubits", "5", "--depth", "3",
+        "--entangler", "chain", "--encoding", "ry", "--epochs", "4", "--lr", "0.01", "--batch-size", "32",
+        "--average-last", "0.5", "--seed", "7", "--class-weights", "--no-augment", "--device", "cpu",
+    ]))  # fmt: skip
+    assert config.data == DataConfig(
+        dataset="breastmnist", source_size=64, image_size=32, grayscale=True, normalize=False, train_per_class=30,
+        noise_std=0.1, seed=7,
+    )  # fmt: skip
+    # The features, not given, are two per qubit.
+    assert config.model == ModelConfig(
+        kind="classical", n_qubits=5, depth=3, n_features=10, entangler="chain", encoding="ry"
+    )
+    assert config.train == TrainConfig(
+        epochs=4, lr=0.01, batch_size=32, average_last=0.5, seed=7, class_weights=True, augment=False, device="cpu"
+    )
+    plain = run_config_from_args(parser.parse_args([]))
+    assert (plain.data, plain.model, plain.train) == (DataConfig(), ModelConfig(), TrainConfig())
+
+
+def test_config_to_args_reproduces_a_train_command():
+    from hqcnn.__main__ import DATA_FLAGS, MODEL_FLAGS, run_config_from_args
+    from hqcnn.cli_options import config_to_args
+    from hqcnn.config import DataConfig, ModelConfig, RunConfig
+
+    wanted = RunConfig(
+        data=DataConfig(dataset="breastmnist", image_size=64, normalize=False, noise_std=0.05),
+        model=ModelConfig(n_qubits=3, n_features=9, encoding="reupload"),
+    )
+    argv = config_to_args(wanted.data, names=DATA_FLAGS) + config_to_args(wanted.model, names=MODEL_FLAGS)
+    assert argv[:2] == ["--dataset", "breastmnist"] and "--no-normalize" in argv
+    assert run_config_from_args(_train_parser().parse_args(argv)) == wanted
 
 
 def test_train_with_averaging_reports_what_it_kept(tmp_path):

@@ -6,6 +6,8 @@ import functools
 import hashlib
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from hqcnn import data
+from hqcnn import data, folder_data
 from hqcnn.config import DataConfig
 from hqcnn.errors import DataError, DownloadError
 
@@ -107,6 +109,27 @@ def test_unknown_dataset_lists_the_valid_names():
         data.get_info("nope")
     with pytest.raises(DataError, match="Unknown dataset"):
         data.dataset_status("chestmnist")
+
+
+def test_each_kind_of_key_has_one_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "breastmnist").mkdir()  # a folder that bears a MedMNIST name does not hide the set
+    assert data.source_of("breastmnist") is data.MEDMNIST_SOURCE
+    assert data.source_of(str(tmp_path)) is data.source_of("upload:0123456789abcdef") is folder_data.SOURCE
+    assert data.SOURCES == (data.MEDMNIST_SOURCE, folder_data.SOURCE)
+    for key in ("nope", "upload:../x", None, ["breastmnist"]):
+        with pytest.raises(DataError, match="Unknown dataset"):
+            data.source_of(key)
+    with pytest.raises(DataError, match="folder of your own images"):
+        data.dataset_file(str(tmp_path))
+
+
+def test_folder_data_needs_nothing_of_hqcnn_data():
+    # A fresh interpreter: in this one, hqcnn.data is imported already.
+    code = "import sys, hqcnn.folder_data; print('hqcnn.data' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=data.ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_unpublished_size_is_refused():

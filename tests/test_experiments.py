@@ -1,41 +1,39 @@
-"""Every experiment end to end on a tiny slice of the bundled data: rows, summaries, figures, saving,
-determinism, the noisy-simulator check, the stop flag, Table 2 and the command line."""
+"""Every study end to end on a tiny slice of the bundled data: the tidy table, summaries, figures,
+saving, determinism, the noisy-simulator check, the stop flag, Table 2, resuming, the registry and
+the command line. The Ray executor's tests are in test_executors.py."""
 
 from __future__ import annotations
 
 import json
 import threading
 
-import numpy as np
+import pandas as pd
 import pytest
 import torch
+from scipy import stats as scipy_stats
 
 from hqcnn import experiments as ex
-from hqcnn import experiments_cli
-from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from hqcnn.config import DataConfig, ModelConfig
 from hqcnn.errors import ConfigError, HQCNNError
-from hqcnn.experiments import claims, runner, studies  # private helpers live in their modules
-from hqcnn.train import predict_proba, run
+from hqcnn.experiments import tasks
+from hqcnn.experiments.studies import ablations, hardware_noise, input_noise
 from tests.test_plots import check_house_rules
 
-# One epoch on 20 images per class: seconds per experiment, enough to exercise every code path.
+# One epoch on 20 images per class: seconds per study, enough to exercise every code path.
 TINY = ex.Preset(
     name="tiny",
     seeds=2,
-    paired_seeds=2,
     step_budget=None,
     max_epochs=1,
-    train_per_class=20,
-    sweep_train_per_class=20,
-    low_data_sizes=(5, 20),
-    gaussian_sigmas=(0.0, 0.2),
-    salt_pepper_amounts=(0.0, 0.1),
-    depolarizing=(0.0, 0.05),
-    shots=(None, 100),
-    hardware_images=60,
-    circuit_sizes=((2, 1),),
-    widths=((4, 8),),
-    ablations=("baseline", "no_circuit", "depth_2", "twin"),
+    base="quick",
+    grids={
+        "low_data": {"sizes": (5, 20)},
+        "input_noise": {"train_per_class": 20, "gaussian": (0.0, 0.2), "salt_pepper": (0.0, 0.1)},
+        "hardware_noise": {"train_per_class": 20, "depolarizing": (0.0, 0.05), "shots": (None, 100), "images": 60},
+        "param_efficiency": {"train_per_class": 20, "circuit_sizes": ((2, 1),), "widths": ((4, 8),)},
+        "ablations": {"train_per_class": 20, "variants": ("baseline", "no_circuit", "depth_2", "twin")},
+        "paired": {"train_per_class": 20, "seeds": 2},
+    },
 )
 CONFIG = ex.ExperimentConfig(dataset="pneumoniamnist", model=ModelConfig(n_qubits=3, depth=1, n_features=6))
 
@@ -45,11 +43,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, ex.ExperimentResult]:
-    """Each experiment run once on the tiny preset, with its progress reports."""
+    """Each study run once on the tiny preset, with its progress reports."""
     out = {}
-    for name in ex.EXPERIMENTS:
+    for name in ex.STUDIES:
         reports: list[tuple[float, int, str]] = []
-        out[name] = ex.run_experiment(name, CONFIG, TINY, callback=lambda d, t, m, r=reports: r.append((d, t, m)))
+        out[name] = ex.run_study(name, CONFIG, TINY, callback=lambda d, t, m, r=reports: r.append((d, t, m)))
         out[name].reports = reports  # type: ignore[attr-defined]
     return out
 
@@ -64,33 +62,42 @@ EXPECTED_ROWS = {
 }
 
 
-@pytest.mark.parametrize("name", list(ex.EXPERIMENTS))
-def test_every_experiment_runs_end_to_end(results, name):
+def test_the_registry_lists_every_study_in_menu_order():
+    assert list(ex.STUDIES) == ["low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired"]
+    for study in ex.STUDIES.values():
+        assert study.title and study.question.endswith("?") and study.quick_seconds
+        assert set(study.claims) <= {c.key for c in ex.CLAIMS}
+        assert set(study.grids) == {"quick", "full"}
+    assert {c.key for c in ex.CLAIMS if c.judge} == {k for s in ex.STUDIES.values() for k in s.claims}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_ROWS))
+def test_every_study_runs_end_to_end(results, name):
     result = results[name]
+    table = result.table
     assert not result.stopped
     assert result.seeds == [0, 1]
-    assert len(result.rows) == EXPECTED_ROWS[name]
-    for row in result.rows:
-        assert {"model", "condition", "seed", "accuracy", "auc", "params", "dataset"} <= set(row)
-        assert 0.0 <= row["accuracy"] <= 1.0
-        assert row["dataset"] == "pneumoniamnist"
-    models = {row["model"] for row in result.rows}
-    assert {ex.HYBRID, ex.TWIN} <= models
+    assert len(table) == EXPECTED_ROWS[name]
+    assert {"study", "dataset", "condition", "model", "seed", "accuracy", "auc", "params"} <= set(table.columns)
+    assert not table.duplicated(list(ex.table.KEYS)).any()  # one row per study × dataset × condition × model × seed
+    assert table["accuracy"].between(0, 1).all()
+    assert set(table["dataset"]) == {"pneumoniamnist"} and set(table["study"]) == {name}
+    assert {ex.HYBRID, ex.TWIN} <= set(table["model"])
     # The summary has one entry per model × condition, with a mean inside its interval.
     summary = result.summary
-    assert len(summary) == len({(r["model"], r["condition"]) for r in result.rows})
-    for entry in summary:
-        assert entry["n"] == 2
-        assert entry["accuracy_ci_low"] <= entry["accuracy_mean"] <= entry["accuracy_ci_high"]
-    assert result.comparisons and all(c["verdict"] for c in result.comparisons)
-    # Progress went from 0 to done, in order, and ended at the total.
+    assert len(summary) == len(table.groupby(["model", "condition"]))
+    assert (summary["n"] == 2).all()
+    assert (summary["accuracy_ci_low"] <= summary["accuracy_mean"]).all()
+    assert (summary["accuracy_mean"] <= summary["accuracy_ci_high"]).all()
+    assert result.comparisons and all(isinstance(c, ex.Comparison) and c.verdict for c in result.comparisons)
+    # Progress went from 0 to done, in order, and ended at the total (one step per training).
     done = [d for d, _, _ in result.reports]
-    assert done == sorted(done) and result.reports[-1][0] == result.reports[-1][1]
+    assert done == sorted(done) and result.reports[-1][0] == result.reports[-1][1] == result.executor["tasks"]
     assert result.command.startswith(f"python -m hqcnn experiment {name} --preset tiny")
     assert result.versions["torch"] and result.started_at <= result.finished_at
 
 
-@pytest.mark.parametrize("name", list(ex.EXPERIMENTS))
+@pytest.mark.parametrize("name", list(EXPECTED_ROWS))
 def test_every_figure_follows_the_house_rules_and_shows_uncertainty(results, name):
     figures = ex.figures(results[name])
     assert figures
@@ -101,106 +108,76 @@ def test_every_figure_follows_the_house_rules_and_shows_uncertainty(results, nam
         assert has_band or has_bars, f"{fig.layout.title.text} shows no confidence band or error bar"
 
 
+def test_the_summary_matches_a_hand_computed_t_interval(results):
+    table = results["low_data"].table
+    entry = results["low_data"].summary.iloc[0]
+    values = ex.table.select(table, model=entry["model"], condition=entry["condition"])["auc"].to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    assert entry["auc_mean"] == pytest.approx(values.mean())
+    assert entry["auc_ci_low"] == pytest.approx(max(low, 0.0)) and entry["auc_ci_high"] == pytest.approx(min(high, 1.0))
+
+
 def test_the_paired_comparison_pairs_by_seed(results):
-    rows = results["paired"].rows
-    comp = next(c for c in results["paired"].comparisons if c["metric"] == "accuracy")
-    hybrid = {r["seed"]: r["accuracy"] for r in rows if r["model"] == ex.HYBRID}
-    twin = {r["seed"]: r["accuracy"] for r in rows if r["model"] == ex.TWIN}
-    assert comp["diffs"] == pytest.approx([hybrid[s] - twin[s] for s in (0, 1)])
-    gap = next(c for c in results["paired"].comparisons if c["metric"] == "generalisation_gap")
-    assert gap["n"] == 2
-    for r in rows:
-        assert r["generalisation_gap"] == pytest.approx(r["train_accuracy"] - r["accuracy"])
+    table = results["paired"].table
+    comp = next(c for c in results["paired"].comparisons if c.metric == "accuracy")
+    by_seed = table.pivot(index="seed", columns="model", values="accuracy")
+    assert comp.seeds == (0, 1) and comp.tag == "twin"
+    assert comp.diffs == pytest.approx((by_seed[ex.HYBRID] - by_seed[ex.TWIN]).tolist())
+    gap = next(c for c in results["paired"].comparisons if c.tag == "gap")
+    assert gap.metric == "generalisation_gap" and gap.n == 2
+    assert table["generalisation_gap"].to_numpy() == pytest.approx(table["train_accuracy"] - table["accuracy"])
+    assert json.loads(json.dumps(comp.to_dict()))["t_p"] == comp.p
 
 
 def test_the_twin_is_parameter_matched(results):
-    for row in results["param_efficiency"].rows:
-        twin = next(
-            r
-            for r in results["param_efficiency"].rows
-            if r["model"] == ex.TWIN and r["condition"] == row["condition"] and r["seed"] == row["seed"]
-        )
-        assert abs(row["params"] - twin["params"]) <= 8  # the twin's rank rounds to the nearest size
-    assert {r["channels"] for r in results["param_efficiency"].rows} == {"8-16", "4-8"}
+    table = results["param_efficiency"].table
+    params = table.pivot_table(index=["condition", "seed"], columns="model", values="params")
+    assert ((params[ex.HYBRID] - params[ex.TWIN]).abs() <= 8).all()  # the twin's rank rounds to the nearest size
+    assert set(table["channels"]) == {"8-16", "4-8"}
 
 
 def test_low_data_subsets_differ_by_seed_and_are_shared_by_the_models(results):
-    rows = results["low_data"].rows
-    small = [r for r in rows if r["train_per_class"] == 5]
-    assert {r["n_train"] for r in small} == {10}
-    assert {r["x"] for r in small} == {5}
+    table = results["low_data"].table
+    small = table[table["train_per_class"] == 5]
+    assert set(small["n_train"]) == {10} and set(small["x"]) == {5}
+    assert set(table["condition"]) == {"5 per class", "20 per class"}
 
 
 def test_input_noise_uses_the_same_noisy_images_for_both_models(results):
-    rows = results["input_noise"].rows
-    clean = {(r["model"], r["seed"]): r["accuracy"] for r in rows if r["level"] == 0 and r["noise"] == "gaussian"}
-    again = {(r["model"], r["seed"]): r["accuracy"] for r in rows if r["level"] == 0 and r["noise"] == "salt_pepper"}
-    assert clean == again  # level 0 is the clean test set under both noise types
-    robust = ex.robustness_comparisons(rows)
-    assert {c["noise"] for c in robust} == {"gaussian", "salt_pepper"}
+    table = results["input_noise"].table
+    clean = ex.table.select(table, level=0.0)
+    by_noise = clean.pivot_table(index=["model", "seed"], columns="noise", values="accuracy")
+    assert (by_noise["gaussian"] == by_noise["salt_pepper"]).all()  # level 0 is the clean test set under both
+    robust = [c for c in results["input_noise"].comparisons if c.tag == "robustness"]
+    assert {c.extra["noise"] for c in robust} == {"gaussian", "salt_pepper"}
 
 
 def test_noisy_inputs_stay_in_pixel_range():
-    data = runner._Runner("input_noise", CONFIG, TINY, None, None).data(20, 0)
+    from hqcnn.data import prepare
+
+    data = prepare(DataConfig(dataset="pneumoniamnist", train_per_class=20))
     for noise in ("gaussian", "salt_pepper"):
-        x = studies._noisy_inputs(data, noise, 0.3, 1)
+        x = input_noise.noisy_inputs(data, noise, 0.3, 1)
         x01 = x * torch.tensor(data.std).view(1, -1, 1, 1) + torch.tensor(data.mean).view(1, -1, 1, 1)
         assert x01.min() >= -1e-5 and x01.max() <= 1 + 1e-5
         assert not torch.allclose(x, data.x_test)
 
 
-@pytest.fixture(scope="module")
-def trained_hybrid():
-    config = RunConfig(
-        data=DataConfig(dataset="pneumoniamnist", train_per_class=20),
-        model=ModelConfig(n_qubits=3, depth=2, n_features=6),
-        train=TrainConfig(epochs=2, batch_size=16, threads=1),
-    )
-    return run(config)
-
-
-def test_noiseless_mixed_simulation_reproduces_the_trained_model(trained_hybrid):
-    model = trained_hybrid.result.model
-    x = trained_hybrid.data.x_test[:80]
-    exact = ex.noisy_predict_proba(model, x, noise=0.0, shots=None)
-    reference = predict_proba(model, x)
-    np.testing.assert_allclose(exact, reference, atol=1e-5)
-    assert (exact.argmax(1) == reference.argmax(1)).all()
-    noisy = ex.noisy_predict_proba(model, x, noise=0.05)
-    assert not np.allclose(noisy, reference, atol=1e-4)  # the noise does something
-
-
 def test_hardware_rows_show_exact_equals_model(results):
-    assert claims._exact_matches_model(results["hardware_noise"].rows) is True
-    rows = results["hardware_noise"].rows
-    assert {r["n_eval"] for r in rows} == {60}
-    assert {r["shots"] for r in rows if r.get("simulator") == "default.mixed"} == {"exact", "100 shots"}
+    table = results["hardware_noise"].table
+    assert hardware_noise.exact_matches_model(table) is True
+    assert set(table["n_eval"]) == {60}
+    assert set(ex.table.select(table, simulator="default.mixed")["shots"]) == {"exact", "100 shots"}
+    noisy = [c for c in results["hardware_noise"].comparisons if c.tag == "hardware"]
+    assert {(c.extra["p"], c.extra["shots"]) for c in noisy} == {(0.05, "exact"), (0.0, "100 shots"), (0.05, "100 shots")}
 
 
-def test_finite_shots_are_reproducible_from_the_seed(trained_hybrid):
-    model = trained_hybrid.result.model
-    x = trained_hybrid.data.x_test[:20]
-    first = ex.noisy_predict_proba(model, x, noise=0.01, shots=50, seed=5)
-    again = ex.noisy_predict_proba(model, x, noise=0.01, shots=50, seed=5)
-    other = ex.noisy_predict_proba(model, x, noise=0.01, shots=50, seed=6)
-    np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, other)
-
-
-def test_the_classical_twin_has_no_circuit_to_run(trained_hybrid):
-    twin = run(
-        RunConfig(data=trained_hybrid.config.data, model=ModelConfig(kind="classical"), train=TrainConfig(epochs=1))
-    )
-    with pytest.raises(ConfigError, match="Only the hybrid"):
-        ex.noisy_predict_proba(twin.result.model, twin.data.x_test[:4])
-
-
-def test_same_preset_and_seed_give_the_same_rows(results):
-    again = ex.run_experiment("paired", CONFIG, TINY)
-    assert ex.strip_timing(again.rows) == ex.strip_timing(results["paired"].rows)
-    shifted = ex.run_experiment("paired", ex.ExperimentConfig(**{**CONFIG.__dict__, "base_seed": 5}), TINY)
+def test_same_preset_and_seed_give_the_same_table(results):
+    again = ex.run_study("paired", CONFIG, TINY)
+    pd.testing.assert_frame_equal(ex.without_timing(again.table), ex.without_timing(results["paired"].table))
+    shifted = ex.run_study("paired", ex.ExperimentConfig(**{**CONFIG.__dict__, "base_seed": 5}), TINY)
     assert shifted.seeds == [5, 6]
-    assert ex.strip_timing(shifted.rows) != ex.strip_timing(results["paired"].rows)
+    assert not ex.without_timing(shifted.table).equals(ex.without_timing(results["paired"].table))
 
 
 def test_save_and_load_round_trip(results, tmp_path):
@@ -211,24 +188,24 @@ def test_save_and_load_round_trip(results, tmp_path):
         assert saved["config"]["dataset"] == "pneumoniamnist" and saved["preset"]["name"] == "tiny"
         assert saved["seeds"] == [0, 1] and saved["versions"]["pennylane"]
         loaded = ex.ExperimentResult.load(folder)
-        assert loaded.rows == result.rows
-        assert loaded.summary == result.summary
-        assert json.dumps(loaded.comparisons) == json.dumps(result.comparisons)
+        pd.testing.assert_frame_equal(loaded.table, result.table, check_dtype=False)
+        pd.testing.assert_frame_equal(loaded.summary, result.summary, check_dtype=False)
+        assert [c.to_dict() for c in loaded.comparisons] == [c.to_dict() for c in result.comparisons]
         assert ex.Preset.from_dict(loaded.preset) == TINY
         assert ex.ExperimentConfig.from_dict(loaded.config) == CONFIG
-        header = (folder / "results.csv").read_text().splitlines()[0].split(",")
-        assert {"model", "condition", "seed", "accuracy", "auc", "kept"} <= set(header)
-        assert len((folder / "results.csv").read_text().splitlines()) == len(result.rows) + 1
+        csv = pd.read_csv(folder / "results.csv")
+        assert {"model", "condition", "seed", "accuracy", "auc", "kept"} <= set(csv.columns)
+        assert len(csv) == len(result.table)
     assert [p.name for p in ex.list_runs(tmp_path)][0] == "paired"  # newest first
 
 
 def test_a_multi_class_rgb_dataset_works(tmp_path):
     config = ex.ExperimentConfig(dataset="retinamnist", model=ModelConfig(n_qubits=2, depth=1, n_features=4))
-    result = ex.run_experiment("hardware_noise", config, TINY)
-    assert {r["n_eval"] for r in result.rows} == {60}
-    assert claims._exact_matches_model(result.rows) is True
-    assert all(r["auc"] is not None for r in result.rows)
-    folder = ex.default_folder(result, tmp_path)
+    result = ex.run_study("hardware_noise", config, TINY)
+    assert set(result.table["n_eval"]) == {60}
+    assert hardware_noise.exact_matches_model(result.table) is True
+    assert result.table["auc"].notna().all()
+    folder = ex.default_folder(result.name, "tiny", result.dataset, tmp_path)
     assert folder.parent == tmp_path and folder.name.startswith("hardware_noise-tiny-retinamnist-")
 
 
@@ -247,29 +224,84 @@ def test_loading_something_else_is_a_plain_error(tmp_path):
     bad = {"format": ex.FORMAT, "version": ex.FORMAT_VERSION, "name": "paired", "rows": [{"model": "hybrid"}]}
     with pytest.raises(HQCNNError, match="without model"):
         ex.ExperimentResult.from_json(bad)
-    with pytest.raises(HQCNNError, match="unknown experiment"):
+    with pytest.raises(HQCNNError, match="unknown study"):
         ex.ExperimentResult.from_json({**bad, "name": "magic"})
+    with pytest.raises(HQCNNError, match="format version 1"):
+        ex.ExperimentResult.from_json({**bad, "version": 1})
+    row = {"model": "hybrid", "seed": 0, "accuracy": 0.5}
+    for condition in ("![x](http://attacker.example/x.png)", "<b>bold</b>", "x" * 201):
+        with pytest.raises(HQCNNError, match="unexpected label"):
+            ex.ExperimentResult.from_json({**bad, "rows": [{**row, "condition": condition}]})
+    with pytest.raises(HQCNNError, match="another dataset"):
+        forged = {**row, "condition": "c", "dataset": "breastmnist"}
+        ex.ExperimentResult.from_json({**bad, "config": {"dataset": "pneumoniamnist"}, "rows": [forged]})
 
 
 def test_stop_before_the_start_records_nothing():
     stop = threading.Event()
     stop.set()
-    result = ex.run_experiment("low_data", CONFIG, TINY, stop=stop)
-    assert result.stopped and result.rows == []
+    result = ex.run_study("low_data", CONFIG, TINY, stop=stop)
+    assert result.stopped and result.table.empty
     assert any("Stopped by the user" in n for n in result.notes)
     assert ex.figures(result) == {}
 
 
-def test_stop_during_a_run_keeps_only_finished_runs():
+def _stop_after(n: int) -> tuple[threading.Event, ex.run.Progress]:
     stop = threading.Event()
 
     def callback(done: float, total: int, message: str) -> None:
-        if done >= 3:  # after three training runs
+        if done >= n:
             stop.set()
 
-    result = ex.run_experiment("param_efficiency", CONFIG, TINY, callback=callback, stop=stop)
+    return stop, callback
+
+
+def test_stop_during_a_run_keeps_only_finished_trainings():
+    stop, callback = _stop_after(3)
+    result = ex.run_study("param_efficiency", CONFIG, TINY, callback=callback, stop=stop)
     assert result.stopped
-    assert 3 <= len(result.rows) < EXPECTED_ROWS["param_efficiency"]
+    assert 3 <= len(result.table) < EXPECTED_ROWS["param_efficiency"]
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(results, tmp_path):
+    folder = tmp_path / "run"
+    stop, callback = _stop_after(2)
+    first = ex.run_study("paired", CONFIG, TINY, callback=callback, stop=stop, folder=folder)
+    assert first.stopped and 2 <= len(first.table) < 4
+    log = (folder / "tasks.jsonl").read_text().splitlines()
+    assert len(log) == 1 + len(first.table)  # the header, then one line per finished training
+    with open(folder / "tasks.jsonl", "a") as f:
+        f.write('{"key": "as configured|hybrid|seed 1", "rows": [')  # a line cut short by the interruption
+    with pytest.raises(HQCNNError, match="already holds a run"):
+        ex.run_study("paired", CONFIG, TINY, folder=folder)
+    with pytest.raises(HQCNNError, match="other settings"):
+        ex.run_study("paired", ex.ExperimentConfig(dataset="breastmnist"), TINY, folder=folder, resume=True)
+    resumed = ex.run_study("paired", CONFIG, TINY, folder=folder, resume=True)
+    assert not resumed.stopped and resumed.executor["resumed"] == len(first.table)
+    pd.testing.assert_frame_equal(ex.without_timing(resumed.table), ex.without_timing(results["paired"].table))
+    assert ex.ExperimentResult.load(folder).table.shape == resumed.table.shape
+    with pytest.raises(HQCNNError, match="no run to resume"):
+        ex.run_study("paired", CONFIG, TINY, folder=tmp_path / "none", resume=True)
+
+
+def test_adding_a_study_is_one_class():
+    @ex.register
+    class Tiny(ex.Study):
+        name, title, question = "tiny_check", "Tiny check", "Does a registered study run?"
+
+        def tasks(self, config, preset):
+            from hqcnn.experiments.studies._common import data_config, pair, task
+
+            data = data_config(config, 10, 0)
+            return [task(self, config, preset, data, m, 0, condition="ten per class") for m in pair(config.model)]
+
+    try:
+        result = ex.run_study("tiny_check", CONFIG, TINY)
+        assert set(result.table["model"]) == {ex.HYBRID, ex.TWIN} and len(result.comparisons) == 2
+        with pytest.raises(ValueError, match="Two studies"):
+            ex.register(Tiny)
+    finally:
+        ex.STUDIES.pop("tiny_check")
 
 
 def test_table2_before_and_after_measuring(results):
@@ -289,6 +321,7 @@ def test_table2_before_and_after_measuring(results):
         else:
             assert row["status"] == ex.NOT_MEASURED and row["verdict"].startswith(ex.NOT_MEASURED)
         assert row["figure"]
+    assert "Ablations or Paired comparison study" in empty[0]["verdict"]  # the studies that test it
     full = ex.table2(results)
     for row in full:
         assert not row["verdict"].startswith(ex.NOT_MEASURED), row
@@ -302,38 +335,40 @@ def test_table2_before_and_after_measuring(results):
 
 def test_ablation_variants_that_equal_the_baseline_are_run_once():
     base = ModelConfig(depth=2)
-    variants = studies._ablation_variants(base, ("baseline", "depth_2", "depth_3", "entangler_ring", "twin"))
+    variants = ablations.ablation_variants(base, ("baseline", "depth_2", "depth_3", "entangler_ring", "twin"))
     assert [key for key, *_ in variants] == ["baseline", "depth_3", "twin"]
     assert variants[0][1] == "baseline: ring, depth 2, layered"
+    with pytest.raises(ConfigError, match="Unknown ablation"):
+        ablations.ablation_variants(base, ("quantum_magic",))
 
 
-def _comp(diffs, good_first=True):
-    from hqcnn.stats import paired_comparison
+def _finding(*diff_lists, good=+1):
+    table = pd.DataFrame(
+        [
+            {"model": model, "condition": str(i), "seed": s, "accuracy": 0.5 + (d if model == ex.HYBRID else 0)}
+            for i, diffs in enumerate(diff_lists)
+            for s, d in enumerate(diffs)
+            for model in (ex.HYBRID, ex.TWIN)
+        ]
+    )
+    comps = ex.table.hybrid_vs_twin(table, ("accuracy",))
+    return ex.Finding("text", comps, [], good=good, what="sizes")
 
-    return {"n": len(diffs), **paired_comparison(diffs).to_dict()}
 
-
-def test_claim_status_words(monkeypatch):
-    cases = {
-        "supported": ([_comp([0.05, 0.06, 0.055, 0.07])], "Supported (4 seeds"),
-        "contradicted": ([_comp([-0.05, -0.06, -0.055, -0.07])], "Contradicted (4 seeds"),
-        "ns": ([_comp([0.05, -0.06, 0.01])], "No significant difference (3 seeds)"),
-        "untested": ([_comp([0.02])], "Untested (1 seed"),
-        "mixed": (
-            [_comp([0.05, 0.06, 0.055]), _comp([-0.05, -0.06, -0.055])],
-            "Mixed: supported at 1, contradicted at 1",
-        ),
-    }
-    for comps, expected in cases.values():
-        monkeypatch.setattr(claims, "_key_comparisons", lambda key, results, c=comps: (c, +1, "sizes"))
-        assert ex.claim_status("little_data", {}).startswith(expected)
-    monkeypatch.setattr(claims, "_key_comparisons", lambda key, results: ([_comp([0.05, 0.06, 0.055, 0.07])], -1, "x"))
-    assert ex.claim_status("generalisation", {}).startswith("Contradicted")  # a larger gap is worse
+def test_claim_status_words():
+    assert ex.status(_finding([0.05, 0.06, 0.055, 0.07])).startswith("Supported (4 seeds")
+    assert ex.status(_finding([-0.05, -0.06, -0.055, -0.07])).startswith("Contradicted (4 seeds")
+    assert ex.status(_finding([0.05, -0.06, 0.01])) == "No significant difference (3 seeds)"
+    assert ex.status(_finding([0.02])).startswith("Untested (1 seed")
+    mixed = ex.status(_finding([0.05, 0.06, 0.055], [-0.05, -0.06, -0.055]))
+    assert mixed.startswith("Mixed: supported at 1, contradicted at 1 of 2 sizes")
+    assert ex.status(_finding([0.05, 0.06, 0.055, 0.07], good=-1)).startswith("Contradicted")  # e.g. a larger gap
+    assert ex.status(None) == ex.NOT_MEASURED
 
 
 def test_summary_intervals_stay_within_0_and_1():
-    rows = [{"model": "hybrid", "condition": "c", "seed": s, "accuracy": a} for s, a in enumerate([0.99, 1.0, 0.9])]
-    (entry,) = ex.summarize(rows)
+    table = pd.DataFrame([{"model": "hybrid", "condition": "c", "seed": s, "accuracy": a} for s, a in enumerate([0.99, 1.0, 0.9])])
+    (entry,) = ex.summarize(table).to_dict("records")
     assert entry["accuracy_ci_high"] == 1.0 and entry["accuracy_ci_low"] < entry["accuracy_mean"]
 
 
@@ -346,48 +381,56 @@ def test_feature_claim_prefers_the_paired_comparison(results):
     assert ex.table2({"ablations": results["ablations"]})[0]["verdict"].startswith(
         "Against the classical twin (ablations)"
     )
+    assert [c.tag for c in results["ablations"].comparisons] == ["no_circuit", "depth_2", "twin"]
 
 
 def test_summary_table_is_readable(results):
     table = ex.summary_table(results["low_data"])
-    assert table[0]["model"] == ex.HYBRID and "accuracy (95% CI)" in table[0]
+    assert table.iloc[0]["model"] == ex.HYBRID and "(95% CI" in table.iloc[0]["accuracy (95% CI)"]
 
 
 def test_configuration_is_validated():
-    with pytest.raises(ConfigError, match="Unknown experiment"):
-        ex.run_experiment("magic", CONFIG, TINY)
+    with pytest.raises(ConfigError, match="Unknown study"):
+        ex.run_study("magic", CONFIG, TINY)
     with pytest.raises(ConfigError, match="Unknown preset"):
-        ex.run_experiment("paired", CONFIG, "huge")
+        ex.run_study("paired", CONFIG, "huge")
+    with pytest.raises(ConfigError, match="Unknown executor"):
+        ex.run_study("paired", CONFIG, TINY, executor="spark")
     with pytest.raises(HQCNNError, match="Unknown dataset"):
-        ex.run_experiment("paired", ex.ExperimentConfig(dataset="nosuchmnist"), TINY)
+        ex.run_study("paired", ex.ExperimentConfig(dataset="nosuchmnist"), TINY)
     with pytest.raises(ConfigError, match="seeds"):
         ex.ExperimentConfig(seeds=0)
-    with pytest.raises(ConfigError, match="Unknown ablation"):
-        ex.Preset(name="x", seeds=1, paired_seeds=1, step_budget=None, ablations=("quantum_magic",))
     with pytest.raises(ConfigError, match="Unknown preset setting"):
         ex.Preset.from_dict({**TINY.to_dict(), "speed": "fast"})
+    with pytest.raises(ConfigError, match="Depolarising"):
+        bad = ex.Preset(name="x", seeds=1, step_budget=None, grids={"hardware_noise": {"depolarizing": (2.0,)}})
+        ex.STUDIES["hardware_noise"].tasks(CONFIG, bad)
     assert ex.ExperimentConfig(model=ModelConfig(kind="classical")).model.kind == "hybrid"
     assert ex.ExperimentConfig.from_dict(CONFIG.to_dict()) == CONFIG
 
 
 def test_presets_train_with_the_recipe_and_quick_caps_the_steps():
-    quick = runner._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["quick"], None, None)
-    full = runner._Runner("paired", ex.ExperimentConfig(), ex.PRESETS["full"], None, None)
     from hqcnn.recipes import recommended_train_config
 
+    quick, full = (ex.registry.Budget.of(ex.ExperimentConfig(), ex.PRESETS[p]) for p in ("quick", "full"))
     recipe = recommended_train_config(4708, seed=0)
-    assert full.train_config(4708, 0).epochs == recipe.epochs
-    assert quick.train_config(4708, 0).epochs < recipe.epochs
-    assert quick.train_config(4708, 0).batch_size == recipe.batch_size
-    assert quick.train_config(4708, 0).threads == 1
+    assert tasks.train_config(4708, 0, full).epochs == recipe.epochs
+    assert tasks.train_config(4708, 0, quick).epochs < recipe.epochs
+    assert tasks.train_config(4708, 0, quick).batch_size == recipe.batch_size
+    assert tasks.train_config(4708, 0, quick).threads is None  # set once per process, never from a worker thread
 
 
-def test_cli_names_match_the_registry():
-    assert set(experiments_cli.EXPERIMENT_NAMES) == set(ex.EXPERIMENTS)
-    assert set(experiments_cli.PRESET_NAMES) == set(ex.PRESETS)
+def test_cli_offers_every_study_and_preset(capsys):
+    from hqcnn.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = capsys.readouterr().out
+    for name in [*ex.STUDIES, *ex.PRESETS, *ex.EXECUTORS, "--address", "--resume", "--qubits"]:
+        assert name in text
 
 
-def test_cli_runs_an_experiment_and_writes_the_run_folder(monkeypatch, tmp_path, capsys):
+def test_cli_runs_a_study_and_writes_the_run_folder(monkeypatch, tmp_path, capsys):
     from hqcnn.__main__ import main
 
     monkeypatch.setitem(ex.PRESETS, "quick", TINY)  # the CLI's quick preset, shrunk for the test
@@ -397,10 +440,13 @@ def test_cli_runs_an_experiment_and_writes_the_run_folder(monkeypatch, tmp_path,
     printed = capsys.readouterr().out
     assert "Paired comparison on pneumoniamnist" in printed and "Reproduce:" in printed
     assert "hybrid − classical twin" in printed
-    assert (out / "results.csv").is_file() and (out / "results.json").is_file()
-    status = main(
-        ["experiment", "paired", "--seeds", "1", "--qubits", "3", "--depth", "1", "--json", "--out", str(out)]
-    )
+    assert {"results.csv", "results.json", "summary.csv", "tasks.jsonl"} <= {p.name for p in out.iterdir()}
+    saved = ex.ExperimentResult.load(out)
+    assert "--qubits 3 --depth 1" in saved.command and "--features" not in saved.command  # 2 per qubit follows
+    status = main(["experiment", "paired", "--seeds", "1", "--qubits", "3", "--depth", "1", "--json", "--out", str(tmp_path / "one")])
     assert status == 0
     assert json.loads(capsys.readouterr().out)["seeds"] == [0]
-    assert main(["experiment", "paired", "--dataset", "nosuchmnist", "--quiet"]) == 2
+    assert main(["experiment", "paired", "--qubits", "3", "--depth", "1", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert "Resumed: 4 of 4" in capsys.readouterr().out
+    assert main(["experiment", "paired", "--dataset", "nosuchmnist", "--quiet", "--out", str(tmp_path / "x")]) == 2
+

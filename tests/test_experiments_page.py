@@ -23,7 +23,7 @@ def saved_runs(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runs")
     for name in ("low_data", "hardware_noise", "paired"):
-        result = ex.run_experiment(name, CONFIG, TINY)
+        result = ex.run_study(name, CONFIG, TINY)
         result.save(root / f"{name}-tiny")
     torch.set_num_threads(previous)
     return root
@@ -147,7 +147,9 @@ def test_an_uploaded_result_on_a_dataset_this_session_did_not_upload_is_refused(
 
 def test_stop_button_ends_a_run_early(tmp_path, monkeypatch):
     monkeypatch.setenv(ex.RUNS_ENV, str(tmp_path))
-    long = ex.Preset.from_dict({**TINY.to_dict(), "name": "long", "paired_seeds": 20, "max_epochs": 3})
+    long = ex.Preset.from_dict(
+        {**TINY.to_dict(), "name": "long", "max_epochs": 3, "grids": {"paired": {"seeds": 20, "train_per_class": 20}}}
+    )
     at = open_page(experiment_extra_presets={"long": long})
     at.selectbox(key="exp_name").set_value("paired").run()
     at.radio(key="exp_preset").set_value("long").run()
@@ -156,5 +158,5 @@ def test_stop_button_ends_a_run_early(tmp_path, monkeypatch):
     wait_for_job(at)
     assert_clean(at)
     result = at.session_state["experiment_results"]["paired"]
-    assert result.stopped and len(result.rows) < 40
+    assert result.stopped and len(result.table) < 40
     assert any("stopped early" in s.value for s in at.success)

@@ -25,7 +25,9 @@ from hqcnn import checkpoint
 from hqcnn import folder_data as fd
 from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.data import dataset_status, get_info, load_arrays, prepare, prepare_split
+from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import DataError
+from hqcnn.example_folder import export_example
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +84,7 @@ def per_class(labels: np.ndarray, n_classes: int) -> list[int]:
 
 
 def test_exported_example_loads_like_a_medmnist_set(tmp_path):
-    folder = fd.export_example("breastmnist", 30, tmp_path / "breast_folder")
+    folder = export_example("breastmnist", 30, tmp_path / "breast_folder")
     assert sorted(p.name for p in folder.iterdir()) == ["malignant", "normal, benign"]
     assert all(len(list(p.iterdir())) == 30 for p in folder.iterdir())
     key = str(folder)
@@ -442,7 +444,7 @@ def test_training_end_to_end_on_a_folder(tmp_path):
     )
     outcome = run(config)
     assert outcome.test["n"] == 4 and 0 <= outcome.test["accuracy"] <= 1
-    meta = checkpoint.ModelMeta.from_data(outcome.data)
+    meta = ModelMeta.from_data(outcome.data)
     assert meta.dataset == str(folder) and meta.label_names == ("benign", "malignant") and meta.in_channels == 1
     saved = checkpoint.from_zip(checkpoint.to_zip(outcome.result.model, config, meta, outcome.metrics_json()))
     x_test, y_test = prepare_split(saved.config.data, "test", saved.meta.mean, saved.meta.std)
@@ -460,7 +462,7 @@ def test_cli_exports_an_example_and_trains_on_a_relative_folder(tmp_path, cache)
     assert done.returncode == 0, done.stderr
     assert "train on it with" in done.stdout
     with pytest.raises(DataError, match="not an empty folder"):
-        fd.export_example("breastmnist", 5, tmp_path / "example")
+        export_example("breastmnist", 5, tmp_path / "example")
 
     out = tmp_path / "run"
     args = ["--qubits", "2", "--depth", "1", "--epochs", "1", "--batch-size", "8", "--out", str(out), "--quiet"]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hqcnn.__main__ import main as cli_main
-from hqcnn.config import RunConfig
-from hqcnn.errors import HQCNNError
-from ui.state import SETTINGS, clean_value
+from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig, options
+from hqcnn.errors import ConfigError, HQCNNError
+from ui.state import SETTINGS, _bool, clean_value, fit_features, run_config_of
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -66,3 +68,46 @@ def test_cli_rejects_bad_numbers_without_traceback(flags, numbers):
             status = exit_.code
     assert status == 2
     assert "Traceback" not in err.getvalue() and err.getvalue().strip()
+
+
+def _out_of_range(opt):
+    if opt.choices is not None:
+        return "no such value", f"{opt.what} must be one of"
+    low, high = opt.bounds
+    return (high + 1 if opt.type is int else high * 2 + 1), f"{opt.what} must be between"
+
+
+def _config_with(cls, name, value):
+    """`cls` with field `name` set to `value`, and the fields computed from others following it."""
+    values = {**dataclasses.asdict(cls()), name: value}
+    for opt in options(cls).values():
+        if opt.default_from is not None and opt.name != name:
+            values[opt.name] = opt.default_from(values)
+    return cls(**values)
+
+
+def test_each_declared_bound_is_the_one_validation_enforces():
+    # One declaration per field: the bounds and choices it states are what a config refuses.
+    for cls in (DataConfig, ModelConfig, TrainConfig):
+        for opt in options(cls).values():
+            if opt.type is bool or (opt.bounds is None and opt.choices is None):
+                continue
+            both = opt.name == "channels"  # two widths, each within the bounds
+            value, message = ((8, opt.bounds[1] + 1), f"{opt.what} must be between") if both else _out_of_range(opt)
+            with pytest.raises(ConfigError, match=message):
+                _config_with(cls, opt.name, value)
+            if opt.bounds is not None and opt.name != "n_features":  # the features' range is the qubits'
+                for end in opt.bounds:
+                    _config_with(cls, opt.name, (end, end) if both else end)
+
+
+def test_every_value_the_app_offers_makes_a_valid_run_config():
+    defaults = {name: spec.default for name, spec in SETTINGS.items()}
+    for name, spec in SETTINGS.items():
+        offered = list(spec.choices or ()) + list(spec.bounds or ())
+        if spec.parse is _bool:
+            offered = [False, True]
+        for value in offered:
+            values = {**defaults, name: value}
+            fit_features(values)  # as the app does once the qubits change
+            run_config_of(values)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from hqcnn.checkpoint import ModelMeta
 from hqcnn.config import DataConfig
+from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import ImageError
 from hqcnn.imageio import MAX_PIXELS, MAX_UPLOAD_BYTES, image_to_model_input, read_image
 
@@ -254,6 +257,19 @@ def test_bad_channel_count_and_type():
         read_image(data, 2)
     with pytest.raises(ImageError, match="bytes"):
         read_image("scan.png", 1)  # type: ignore[arg-type]
+
+
+# --- what reading an image costs ------------------------------------------------------------------
+
+
+def test_reading_images_imports_no_quantum_code():
+    # A fresh interpreter: in this one, other tests have imported PennyLane already.
+    heavy = "{'pennylane', 'hqcnn.model', 'hqcnn.checkpoint'}"
+    code = f"import sys, hqcnn.imageio; print(sorted({heavy} & set(sys.modules)))"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # --- into the model's input ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import checkpoint
+from hqcnn.config import ModelConfig, TrainConfig, field_option
 from hqcnn.recipes import recommended_train_config
 from hqcnn.train import run
 from tests.conftest import quick_config
@@ -99,6 +100,22 @@ def test_settings_survive_page_switches():
     at.switch_page("pages/3_Train.py").run()
     assert at.sidebar.slider(key="w_n_qubits").value == 5
     assert at.session_state["settings"]["n_qubits"] == 5
+
+
+def test_controls_take_their_words_and_ranges_from_the_config_fields():
+    at = open_page("pages/3_Train.py")
+    assert_clean(at)
+    for name, cls in (("n_qubits", ModelConfig), ("depth", ModelConfig)):
+        opt, slider = field_option(cls, name), at.sidebar.slider(key=f"w_{name}")
+        assert (slider.label, slider.help, slider.min, slider.max) == (opt.label, opt.help, *opt.bounds)
+    epochs = at.slider(key="w_epochs")
+    assert epochs.label == field_option(TrainConfig, "epochs").label
+    assert (epochs.min, epochs.max) == SETTINGS["epochs"].bounds  # the slider's own, narrower range
+    assert at.number_input(key="w_seed").proto.max == SETTINGS["seed"].bounds[1]
+    # With the recipe left, the training settings' defaults are the library's.
+    assert {name: SETTINGS[name].default for name in ("epochs", "lr", "batch_size")} == {
+        "epochs": TrainConfig().epochs, "lr": TrainConfig().lr, "batch_size": TrainConfig().batch_size,
+    }  # fmt: skip
 
 
 def wait_for_training(at: AppTest, deadline_s: float = 240) -> None:

@@ -8,7 +8,7 @@ from ui.jobs import Job, Owner
 
 
 class ExperimentJob(Job):
-    """One experiment (hqcnn.experiments.run_experiment) in a worker process; see ui/jobs.py."""
+    """One study (hqcnn.experiments.run_study) in a worker process; see ui/jobs.py."""
 
     task = "experiment"
     what = "experiment"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hqcnn.config import DEPTH_RANGE, QUBITS_RANGE
 from hqcnn.errors import DataError
 from ui import jobs, state
 from ui.text import md
@@ -83,29 +82,15 @@ def render() -> dict:
         state.bind(
             st.selectbox,
             "dataset",
-            "Dataset",
             options=[*DATASETS, *user_datasets()],
             format_func=_dataset_label,
+            # What this list offers, rather than the field's words (which speak of folders on disk).
             help="MedMNIST collections (the offline ones ship with the app; others download once, tens of MB) "
             "and your own images, uploaded as a .zip on the Data page.",
         )
-        state.bind(
-            st.slider,
-            "n_qubits",
-            "Qubits",
-            min_value=QUBITS_RANGE[0],
-            max_value=QUBITS_RANGE[1],
-            help="Each qubit carries part of the image summary; the simulation cost doubles with every qubit.",
-        )
+        state.bind(st.slider, "n_qubits", **state.slider_range("n_qubits"))
         state.fit_features(values)  # the qubit count may just have changed
-        state.bind(
-            st.slider,
-            "depth",
-            "Circuit depth (layers)",
-            min_value=DEPTH_RANGE[0],
-            max_value=DEPTH_RANGE[1],
-            help="Number of trainable rotation + entangling layers.",
-        )
+        state.bind(st.slider, "depth", **state.slider_range("depth"))
         st.caption(
             f"Features into the circuit: {values['n_features']} · entangler: {values['entangler']} · "
             f"image {values['image_size']}×{values['image_size']} px"

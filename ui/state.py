@@ -22,17 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from hqcnn.config import (
-    DEPTH_RANGE,
-    ENCODINGS,
-    ENTANGLERS,
-    IMAGE_SIZES,
-    QUBITS_RANGE,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-)
+from hqcnn.config import DataConfig, ModelConfig, Option, RunConfig, TrainConfig, features_range, field_option
 from hqcnn.recipes import AVERAGE_LAST, BATCH_SIZES, LEARNING_RATES, recommended_train_config
 
 SETTINGS_KEY = "settings"
@@ -42,12 +32,14 @@ URL_MESSAGES_KEY = "_url_messages"
 
 @dataclass(frozen=True)
 class Setting:
-    """One shared setting: its default, how to parse it from a URL, and its allowed values."""
+    """One shared setting: its default, how to parse it from a URL, its allowed values, label and help."""
 
     default: Any
     parse: Callable[[str], Any]
     choices: tuple | None = None  # allowed values, if a fixed list
     bounds: tuple[float, float] | None = None  # inclusive range, for numbers
+    label: str = ""  # its control's label
+    help: str | None = None  # its control's tooltip
 
 
 def _bool(text: str) -> bool:
@@ -58,26 +50,70 @@ def _bool(text: str) -> bool:
     raise ValueError(text)
 
 
+PARSERS: dict[type, Callable[[str], Any]] = {bool: _bool, int: int, float: float, str: str}
+
+
+def _within(opt: Option, value: Any) -> bool:
+    if opt.choices is not None:
+        return value in opt.choices
+    return opt.bounds is None or opt.bounds[0] <= value <= opt.bounds[1]
+
+
+def _of_field(cls: type, name: str, *, high: Any = None, choices: tuple | None = None) -> Setting:
+    """The setting of config field `name`: its default, allowed values, parser, label and help.
+
+    `high` (a lower maximum) or `choices` (a short list) narrow what the app offers; they must lie
+    within what the field accepts, so that every value the app offers makes a valid config.
+    """
+    opt = field_option(cls, name)
+    bounds = opt.bounds if opt.choices is None else None
+    if high is not None:
+        bounds = (opt.bounds[0], high)
+    offered = [*(choices or ()), *(bounds or ())]
+    if not all(_within(opt, value) for value in offered):
+        raise ValueError(f"the app offers {name} values that {cls.__name__} refuses")
+    return Setting(
+        default=opt.default,
+        parse=PARSERS[opt.type],
+        choices=choices or opt.choices,
+        bounds=None if choices else bounds,
+        label=opt.label,
+        help=opt.help or None,
+    )
+
+
+_PER_CLASS = field_option(DataConfig, "train_per_class")
+
+# The settings a session shares, mostly one config field each: its default, values and words are
+# the field's (hqcnn/config.py). Where the app offers less than the field accepts, the narrower
+# range is its control's (a slider must stay usable) and is marked beside it.
 SETTINGS: dict[str, Setting] = {
-    "dataset": Setting("pneumoniamnist", str),
-    "image_size": Setting(28, int, choices=IMAGE_SIZES),
-    "grayscale": Setting(False, _bool),
-    "normalize": Setting(True, _bool),
-    "train_per_class": Setting(0, int, bounds=(0, 500)),  # 0 = every training image; the Data slider's range
-    "noise_std": Setting(0.0, float, bounds=(0.0, 0.5)),
-    "n_qubits": Setting(4, int, bounds=QUBITS_RANGE),
-    "depth": Setting(2, int, bounds=DEPTH_RANGE),
-    "n_features": Setting(8, int, bounds=(2, 24)),
-    "entangler": Setting("ring", str, choices=ENTANGLERS),
-    "encoding": Setting("layered", str, choices=ENCODINGS),
-    # While "recipe" is on, the four settings after it are the recipe's for the dataset's size
-    # (apply_recipe); their own defaults apply only once the user has left the recipe.
+    "dataset": _of_field(DataConfig, "dataset"),
+    "image_size": _of_field(DataConfig, "image_size"),
+    "grayscale": _of_field(DataConfig, "grayscale"),
+    "normalize": _of_field(DataConfig, "normalize"),
+    # App-only form of DataConfig.train_per_class: 0 stands for every training image (None there),
+    # and 0..500 is the Data slider's range.
+    "train_per_class": Setting(0, int, bounds=(0, 500), label=f"{_PER_CLASS.label} (0 = all)", help=_PER_CLASS.help),
+    "noise_std": _of_field(DataConfig, "noise_std", high=0.5),  # the Data slider's range: stronger noise hides the images
+    "n_qubits": _of_field(ModelConfig, "n_qubits"),
+    "depth": _of_field(ModelConfig, "depth"),
+    "n_features": _of_field(ModelConfig, "n_features"),  # the widest range; fit_features applies the qubits'
+    "entangler": _of_field(ModelConfig, "entangler"),
+    "encoding": _of_field(ModelConfig, "encoding"),
+    # While "recipe" is on (the default) the four settings after it are the recipe's for the
+    # dataset's size (apply_recipe): the app's training defaults are the recipe, so that pressing
+    # Train without changing anything learns on every dataset. The settings' own defaults, the
+    # library's, apply only once the user (or a link) has left the recipe.
     "recipe": Setting(True, _bool),
-    "epochs": Setting(5, int, bounds=(1, 100)),
-    "lr": Setting(3e-3, float, choices=LEARNING_RATES),
-    "batch_size": Setting(128, int, choices=BATCH_SIZES),
-    "average": Setting(False, _bool),  # keep the average of the second half of training, not the best epoch
-    "seed": Setting(0, int, bounds=(0, 10_000)),
+    "epochs": _of_field(TrainConfig, "epochs", high=100),  # the Train slider's range
+    "lr": _of_field(TrainConfig, "lr", choices=LEARNING_RATES),  # the ladder the app offers
+    "batch_size": _of_field(TrainConfig, "batch_size", choices=BATCH_SIZES),  # the sizes the app offers
+    # App-only form of TrainConfig.average_last: on is the recipe's AVERAGE_LAST, the second half.
+    "average": Setting(field_option(TrainConfig, "average_last").default > 0, _bool),
+    # One seed for the data (subset, noise) and the training; 0..10000 is the Train page's input
+    # range, a number short enough to read out and type in.
+    "seed": _of_field(TrainConfig, "seed", high=10_000),
     "twin": Setting(False, _bool),
 }
 RECIPE_SETTINGS = ("epochs", "lr", "batch_size", "average")
@@ -155,12 +191,13 @@ def _read_url(values: dict[str, Any]) -> list[str]:
 
 
 def fit_features(values: dict[str, Any]) -> str | None:
-    """Clamp the feature count into n_qubits..3·n_qubits (it depends on the qubits); say so if changed."""
+    """Clamp the feature count into the range the qubit count allows (n..3n); say so if changed."""
     n = values["n_qubits"]
-    if n <= values["n_features"] <= 3 * n:
+    low, high = features_range(n)
+    if low <= values["n_features"] <= high:
         return None
-    values["n_features"] = min(max(values["n_features"], n), 3 * n)
-    return f"Features must be between {n} and {3 * n} for {n} qubits; using {values['n_features']}."
+    values["n_features"] = min(max(values["n_features"], low), high)
+    return f"Features must be between {low} and {high} for {n} qubits; using {values['n_features']}."
 
 
 def url_messages() -> list[str]:
@@ -197,15 +234,29 @@ def sync_url() -> None:
         st.query_params.from_dict(wanted)
 
 
+def slider_range(name: str) -> dict[str, Any]:
+    """`min_value` and `max_value` for a slider or number input of setting `name`: its bounds."""
+    low, high = SETTINGS[name].bounds
+    return {"min_value": low, "max_value": high}
+
+
 def bind(
-    widget: Callable[..., Any], name: str, label: str, after_change: Callable[[], None] | None = None, **kwargs: Any
+    widget: Callable[..., Any],
+    name: str,
+    label: str | None = None,
+    after_change: Callable[[], None] | None = None,
+    **kwargs: Any,
 ) -> Any:
     """Show `widget` (e.g. st.slider) for setting `name`; its value is kept across pages.
 
-    The widget key is "w_<name>". Its state is seeded from the canonical value whenever Streamlit
-    has dropped it (after a page switch) or the value changed elsewhere, and copied back after
-    every change (then `after_change` runs).
+    The label and help are the setting's unless given. The widget key is "w_<name>". Its state is
+    seeded from the canonical value whenever Streamlit has dropped it (after a page switch) or the
+    value changed elsewhere, and copied back after every change (then `after_change` runs).
     """
+    spec = SETTINGS[name]
+    label = spec.label if label is None else label
+    if spec.help and "help" not in kwargs:
+        kwargs["help"] = spec.help
     values = settings()
     key = f"w_{name}"
     if key not in st.session_state or st.session_state[key] != values[name]:

@@ -128,7 +128,7 @@ class TrainedModel:
 
     model: Any  # HybridNet, in eval mode
     config: RunConfig
-    meta: Any  # checkpoint.ModelMeta
+    meta: Any  # hqcnn.datasets_base.ModelMeta
     metrics: dict[str, Any]  # as in metrics.json: "test", "params", "seconds_per_epoch", ...
     source: str  # "trained" or "uploaded"
     # A name for this model that is never reused (unlike id(), which Python recycles once an object
@@ -138,7 +138,7 @@ class TrainedModel:
     @classmethod
     def from_outcome(cls, outcome: RunOutcome) -> TrainedModel:
         """Wrap a finished run."""
-        from hqcnn.checkpoint import ModelMeta
+        from hqcnn.datasets_base import ModelMeta
 
         return cls(
             outcome.result.model, outcome.config, ModelMeta.from_data(outcome.data), outcome.metrics_json(), "trained"

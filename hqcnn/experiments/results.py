@@ -1,17 +1,16 @@
 """Results and their files: `ExperimentResult`, save/load, CSV/JSON, and the run folders.
 
-`save(folder)` writes results.csv (the tidy rows), summary.csv and results.json (rows, config,
+`save(folder)` writes results.csv (the tidy table), summary.csv and results.json (rows, config,
 preset, seeds, library versions, timestamps, the command that reproduces it). Reading a result
-back keeps only the rows and what produced them: its summary and comparisons are recomputed.
+back keeps only the table and what produced it: its summary and comparisons are recomputed.
+A run folder also holds tasks.jsonl, the rows of each finished task, from which an interrupted
+run resumes (`hqcnn.experiments.run`).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import json
-import math
 import os
 import platform
 import re
@@ -20,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 
 from hqcnn.errors import HQCNNError
-from hqcnn.experiments.registry import EXPERIMENTS, ExperimentSpec
-from hqcnn.experiments.rows import summarize
+from hqcnn.experiments.registry import STUDIES, Study
+from hqcnn.experiments.table import Comparison, summarize
+from hqcnn.experiments.tasks import _plain
 
 ROOT = Path(__file__).resolve().parents[2]  # the project folder
 RUNS_ENV = "HQCNN_RUNS_DIR"  # folder that holds the experiment run folders (default runs/experiments)
@@ -32,7 +32,8 @@ RUNS_ENV = "HQCNN_RUNS_DIR"  # folder that holds the experiment run folders (def
 # users run on a shared server stay in their own sessions (default: results/ in the project).
 PUBLISHED_ENV = "HQCNN_PUBLISHED_DIR"
 FORMAT = "hqcnn-experiment"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rows name their study; presets hold per-study grids
+_MARKUP = re.compile(r"[<>\[\]{}`|\\]")  # never in a label this project writes
 
 
 def runs_dir() -> Path:
@@ -61,24 +62,18 @@ def library_versions() -> dict[str, str]:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             out[name] = "not installed"
-    try:
-        import torch
-
-        out["torch_threads"] = str(torch.get_num_threads())
-    except ImportError:  # pragma: no cover
-        pass
     return out
 
 
 @dataclass
 class ExperimentResult:
-    """One experiment's measurements and what is needed to reproduce them."""
+    """One study's measurements (a tidy table) and what is needed to reproduce them."""
 
     name: str
     config: dict[str, Any]
     preset: dict[str, Any]
     seeds: list[int]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     started_at: str = ""
     finished_at: str = ""
@@ -86,31 +81,35 @@ class ExperimentResult:
     stopped: bool = False
     versions: dict[str, str] = field(default_factory=dict)
     command: str = ""
+    executor: dict[str, Any] = field(default_factory=dict)  # how it ran: executor, workers (not part of the result)
 
     @property
-    def spec(self) -> ExperimentSpec:
-        """The registry entry of this experiment."""
-        return EXPERIMENTS[self.name]
+    def study(self) -> Study:
+        """The registered study."""
+        return STUDIES[self.name]
 
     @property
     def title(self) -> str:
-        """Human title."""
-        return self.spec.title
+        return self.study.title
 
     @property
     def dataset(self) -> str:
-        """The dataset it ran on."""
         return str(self.config.get("dataset", "?"))
 
     @property
-    def summary(self) -> list[dict[str, Any]]:
-        """Mean and 95% CI of each metric per model × condition (computed from the rows)."""
-        return summarize(self.rows)
+    def rows(self) -> list[dict[str, Any]]:
+        """The table as plain records (None where a column does not apply)."""
+        return _plain(self.table.astype(object).where(self.table.notna(), None).to_dict("records"))
 
     @property
-    def comparisons(self) -> list[dict[str, Any]]:
-        """Paired comparisons with verdicts (computed from the rows)."""
-        return self.spec.compare(self.rows)
+    def summary(self) -> pd.DataFrame:
+        """Mean and 95% CI of each metric per model × condition (computed from the table)."""
+        return summarize(self.table) if len(self.table) else pd.DataFrame()
+
+    @property
+    def comparisons(self) -> list[Comparison]:
+        """The study's paired comparisons with verdicts (computed from the table)."""
+        return self.study.compare(self.table) if len(self.table) else []
 
     def to_json(self) -> dict[str, Any]:
         """Everything, JSON-ready (strict JSON: no NaN)."""
@@ -128,23 +127,24 @@ class ExperimentResult:
             "stopped": self.stopped,
             "versions": self.versions,
             "command": self.command,
+            "executor": self.executor,
             "notes": self.notes,
             "rows": self.rows,
-            "summary": self.summary,
-            "comparisons": self.comparisons,
+            "summary": _plain(self.summary.to_dict("records")),
+            "comparisons": [_plain(c.to_dict()) for c in self.comparisons],
         }
 
     def json_text(self) -> str:
         """results.json as text."""
-        return json.dumps(_jsonable(self.to_json()), indent=2, allow_nan=False)
+        return json.dumps(_plain(self.to_json()), indent=2, allow_nan=False)
 
     def csv_text(self) -> str:
-        """results.csv as text: the tidy rows."""
-        return rows_to_csv(self.rows)
+        """results.csv as text: the tidy table."""
+        return self.table.to_csv(index=False, lineterminator="\n")
 
     def summary_csv_text(self) -> str:
         """summary.csv as text."""
-        return rows_to_csv(self.summary)
+        return self.summary.to_csv(index=False, lineterminator="\n")
 
     def save(self, folder: str | Path) -> Path:
         """Write results.csv, summary.csv and results.json into `folder` (created); returns it."""
@@ -168,22 +168,28 @@ class ExperimentResult:
                 f"{source} has result format version {values.get('version')!r}; this app reads version {FORMAT_VERSION}."
             )
         name = values.get("name")
-        if name not in EXPERIMENTS:
-            raise HQCNNError(f"{source} holds an unknown experiment {name!r}.")
+        if name not in STUDIES:
+            raise HQCNNError(f"{source} holds an unknown study {name!r}.")
         rows = values.get("rows")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise HQCNNError(f"{source} has no table of results (rows).")
+        dataset = (values.get("config") or {}).get("dataset")
         for row in rows:
             if not {"model", "condition", "seed", "accuracy"} <= set(row):
                 raise HQCNNError(f"{source} has a result row without model, condition, seed or accuracy.")
             if not isinstance(row["accuracy"], (int, float)) or isinstance(row["accuracy"], bool):
                 raise HQCNNError(f"{source} has a result row whose accuracy is not a number.")
+            if row.get("dataset", dataset) != dataset:
+                raise HQCNNError(f"{source} has result rows of another dataset than its configuration's.")
+            # Labels reach the charts and the verdicts: no markup, no links, nothing long.
+            if any(isinstance(v, str) and (len(v) > 200 or _MARKUP.search(v)) for v in row.values()):
+                raise HQCNNError(f"{source} has a result row with an unexpected label (markup or over 200 characters).")
         return cls(
             name=name,
             config=dict(values.get("config") or {}),
             preset=dict(values.get("preset") or {}),
             seeds=[int(s) for s in values.get("seeds") or []],
-            rows=rows,
+            table=table_of(rows),
             notes=[str(n) for n in values.get("notes") or []],
             started_at=str(values.get("started_at", "")),
             finished_at=str(values.get("finished_at", "")),
@@ -191,6 +197,7 @@ class ExperimentResult:
             stopped=bool(values.get("stopped", False)),
             versions=dict(values.get("versions") or {}),
             command=str(values.get("command", "")),
+            executor=dict(values.get("executor") or {}),
         )
 
     @classmethod
@@ -215,31 +222,14 @@ class ExperimentResult:
         return cls.from_json_text(text, str(path))
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: numpy scalars to Python, tuples to lists, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
+def table_of(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The tidy table of result rows (columns in the order they first appear)."""
+    return pd.DataFrame.from_records(list(rows))
 
 
-def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    keys: list[str] = []
-    for row in rows:
-        keys.extend(k for k in row if k not in keys)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in keys})
-    return out.getvalue()
+def records_to_csv(records: Sequence[dict[str, Any]]) -> str:
+    """CSV text of a list of records (e.g. Table 2)."""
+    return pd.DataFrame.from_records(list(records)).to_csv(index=False, lineterminator="\n")
 
 
 def list_runs(folder: str | Path | None = None) -> list[Path]:
@@ -256,11 +246,11 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(text)).name).strip("._") or "data"
 
 
-def default_folder(result: ExperimentResult, root: str | Path | None = None) -> Path:
-    """runs/experiments/<name>-<preset>-<dataset>-<UTC time> (a new, unused name)."""
+def default_folder(name: str, preset: str, dataset: str, root: str | Path | None = None) -> Path:
+    """runs/experiments/<study>-<preset>-<dataset>-<UTC time> (a new, unused name)."""
     root = Path(root) if root is not None else runs_dir()
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
-    base = f"{result.name}-{safe_name(result.preset.get('name', 'custom'))}-{safe_name(result.dataset)}-{stamp}"
+    base = f"{name}-{safe_name(preset)}-{safe_name(dataset)}-{stamp}"
     path, i = root / base, 1
     while path.exists():
         i += 1
@@ -268,16 +258,19 @@ def default_folder(result: ExperimentResult, root: str | Path | None = None) -> 
     return path
 
 
-def summary_table(result: ExperimentResult) -> list[dict[str, Any]]:
+def summary_table(result: ExperimentResult) -> pd.DataFrame:
     """A compact, readable table: model, condition, seeds, accuracy and AUC with their 95% CIs."""
     from hqcnn.stats import fmt_ci
 
-    out = []
-    for s in result.summary:
-        entry = {"model": s["model"], "condition": s["condition"], "seeds": s["n"]}
-        if "params" in s:
-            entry["parameters"] = s["params"]
-        entry["accuracy (95% CI)"] = fmt_ci(s.get("accuracy_mean"), s.get("accuracy_ci_low"), s.get("accuracy_ci_high"))
-        entry["ROC-AUC (95% CI)"] = fmt_ci(s.get("auc_mean"), s.get("auc_ci_low"), s.get("auc_ci_high"))
-        out.append(entry)
-    return out
+    s = result.summary
+    if s.empty:
+        return s
+    out = s[["model", "condition", "n"]].rename(columns={"n": "seeds"})
+    if "params" in s:
+        out["parameters"] = s["params"]
+
+    def ci(metric: str) -> pd.Series:
+        cols = [f"{metric}_{k}" for k in ("mean", "ci_low", "ci_high")]
+        return s.reindex(columns=cols).apply(lambda r: fmt_ci(*(None if pd.isna(v) else v for v in r)), axis=1)
+
+    return out.assign(**{"accuracy (95% CI)": ci("accuracy"), "ROC-AUC (95% CI)": ci("auc")})

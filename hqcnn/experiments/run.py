@@ -1,88 +1,203 @@
-"""`run_experiment`: one experiment from its configuration to an `ExperimentResult`."""
+"""`run_study`: one study from its configuration to an `ExperimentResult`, on either executor.
+
+The study lists its tasks; the executor runs those not yet done; each finished task's rows are
+recorded (in the run folder's tasks.jsonl when there is one, so that `resume=True` continues an
+interrupted run) and the table is assembled in task order, so it is the same whichever executor
+ran the tasks, in whatever order they finished.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from hqcnn.config import ModelConfig
-from hqcnn.errors import ConfigError
-from hqcnn.experiments.presets import PRESETS, ExperimentConfig, Preset
-from hqcnn.experiments.registry import EXPERIMENTS
-from hqcnn.experiments.results import ExperimentResult, _jsonable, _now, library_versions
-from hqcnn.experiments.runner import Progress, Stopped, _Runner
+from hqcnn.errors import ConfigError, HQCNNError
+from hqcnn.experiments import executors
+from hqcnn.experiments.presets import MODEL_FLAGS, PRESETS, ExperimentConfig, Preset
+from hqcnn.experiments.registry import Task, get_study
+from hqcnn.experiments.results import ExperimentResult, _now, library_versions, table_of
+from hqcnn.experiments.tasks import Stopped, _plain
+
+Progress = Callable[[float, int, str], None]  # (tasks done, tasks in all, message)
+LOG_NAME = "tasks.jsonl"
+
+
+class RunLog:
+    """A run folder's tasks.jsonl: a header line (what runs), then one line per finished task."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOG_NAME
+
+    def open(self, header: dict[str, Any], resume: bool) -> dict[str, list[dict[str, Any]]]:
+        """Start the log, or with `resume` read the rows of the tasks it has (key → rows)."""
+        header = json.loads(json.dumps(_plain(header)))
+        if not self.path.exists():
+            if resume and not self.folder.exists():
+                raise HQCNNError(f"There is no run to resume in {self.folder}.")
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(json.dumps(header) + "\n", encoding="utf-8")
+            except OSError as err:
+                raise HQCNNError(f"Cannot write the run folder {self.folder}: {err.strerror or err}.") from err
+            return {}
+        if not resume:
+            raise HQCNNError(f"{self.folder} already holds a run: resume it (--resume) or choose another folder.")
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        if not lines or _parse(lines[0]) != header:
+            raise HQCNNError(
+                f"The run in {self.folder} was started with other settings (study, dataset, model, preset or seeds); "
+                "resume it with the same settings, or start a new folder."
+            )
+        finished = {}
+        for line in lines[1:]:
+            record = _parse(line)  # a line cut short by an interruption is skipped: its task runs again
+            if isinstance(record, dict) and isinstance(record.get("rows"), list):
+                finished[str(record.get("key"))] = record["rows"]
+        return finished
+
+    def record(self, key: str, rows: list[dict[str, Any]]) -> None:
+        """Append a finished task, on disk before the next one starts."""
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "rows": rows}, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _parse(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's threads for a local run, on the main thread only (a worker thread must not)."""
+    import torch
+
+    if not threads or threading.current_thread() is not threading.main_thread():
+        yield  # the process's owner set them (the command line, the app's worker process)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _command(name: str, config: ExperimentConfig, preset: Preset) -> str:
-    base = ModelConfig()
+    from hqcnn.cli_options import config_to_args
+
     parts = ["python -m hqcnn experiment", name, "--preset", preset.name, "--dataset", config.dataset]
     if config.seeds is not None:
         parts += ["--seeds", str(config.seeds)]
     parts += ["--seed", str(config.base_seed)]
-    model = config.model
-    if (model.n_qubits, model.depth, model.n_features) != (base.n_qubits, base.depth, base.n_features):
-        parts += ["--qubits", str(model.n_qubits), "--depth", str(model.depth), "--features", str(model.n_features)]
-    if model.entangler != base.entangler:
-        parts += ["--entangler", model.entangler]
-    if model.encoding != base.encoding:
-        parts += ["--encoding", model.encoding]
+    try:
+        parts += config_to_args(config.model, names=MODEL_FLAGS)
+    except ValueError:  # e.g. other backbone widths, which the command line does not set
+        parts.append("  # custom model: see 'config' in results.json")
     if preset.name not in PRESETS or PRESETS[preset.name] != preset:
         parts.append("  # custom preset: see 'preset' in results.json")
     return " ".join(parts)
 
 
-def run_experiment(
+def resolve_preset(preset: Preset | str) -> Preset:
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+    return PRESETS[preset]
+
+
+def run_study(
     name: str,
     config: ExperimentConfig | None = None,
     preset: Preset | str = "quick",
     callback: Progress | None = None,
-    stop: threading.Event | None = None,
+    stop: Any = None,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    folder: str | Path | None = None,
+    resume: bool = False,
 ) -> ExperimentResult:
-    """Run experiment `name`; returns its result (partial, with `stopped` True, if stopped)."""
-    import torch
+    """Run study `name`; its result (partial, with `stopped` True, if `stop` was set).
 
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"Unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}.")
-    config = config or ExperimentConfig()
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ConfigError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
-        preset = PRESETS[preset]
+    `folder`: a run folder that records each finished task (`resume=True` continues it).
+    """
     from hqcnn.data import get_info
 
+    study, preset = get_study(name), resolve_preset(preset)
+    executors.check_executor(executor)
+    config = config or ExperimentConfig()
     get_info(config.dataset)  # a clear DataError for an unknown dataset, before anything runs
-    spec = EXPERIMENTS[name]
-    runner = _Runner(name, config, preset, callback, stop)
+    tasks: list[Task] = study.tasks(config, preset)
+    keys = [t.key for t in tasks]
+    assert len(set(keys)) == len(keys), f"{name}: two tasks share a key"
+    callback = callback or (lambda done, total, message: None)
+    log = RunLog(folder) if folder is not None else None
+    header = {"format": "hqcnn-run", "study": name, "config": config.to_dict(), "preset": preset.to_dict()}
+    earlier = log.open(header, resume) if log else {}
+    done = {i: earlier[t.key] for i, t in enumerate(tasks) if t.key in earlier}
+    base = len(done)
+
+    def on_done(index: int, rows: list[dict[str, Any]]) -> None:
+        done[index] = rows
+        if log:
+            log.record(tasks[index].key, rows)
+
+    def progress(n: float, message: str) -> None:
+        callback(min(base + n, len(tasks)), len(tasks), f"{study.title}: {message}")
+
+    todo = [(i, t) for i, t in enumerate(tasks) if i not in done]
     started_at, started = _now(), time.perf_counter()
-    previous_threads = torch.get_num_threads()
     stopped = False
     try:
-        runner.report(f"{spec.title}: preparing")
-        spec.run(runner)
+        if executor == "ray" and todo:
+            executors.run_ray(
+                todo, on_done, progress, stop, threads=config.threads or 1, workers=workers, address=address,
+                device=config.device,
+            )  # fmt: skip
+        else:
+            with _torch_threads(config.threads):
+                executors.run_local(todo, on_done, progress, stop)
     except Stopped:
         stopped = True
-    finally:
-        torch.set_num_threads(previous_threads)  # train.run may have changed it
-    if preset.step_budget:
-        runner.notes.append(
-            f"{preset.name.capitalize()} preset: each model trained for at most about {preset.step_budget} optimiser "
-            "steps (the recommended recipe uses about 600). A model that learns more slowly is disadvantaged, so "
-            "treat these numbers as a demonstration; the full preset is the fair test."
-        )
-    if stopped:
-        runner.notes.append("Stopped by the user: only the runs that finished are recorded.")
-    runner.callback(runner.total if not stopped else runner.done, runner.total, "stopped" if stopped else "done")
-    return ExperimentResult(
+    result = ExperimentResult(
         name=name,
         config=config.to_dict(),
         preset=preset.to_dict(),
-        seeds=config.seed_list(preset, paired=name == "paired"),
-        rows=_jsonable(runner.rows),
-        notes=runner.notes,
+        seeds=study.seeds(config, preset),
+        table=table_of([row for i in sorted(done) for row in done[i]]),
         started_at=started_at,
         finished_at=_now(),
         seconds=time.perf_counter() - started,
         stopped=stopped,
         versions=library_versions(),
         command=_command(name, config, preset),
+        executor={"executor": executor, "workers": workers, "tasks": len(tasks), "resumed": base},
     )
+    result.notes = study.notes(result) if len(result.table) else []
+    if preset.step_budget:
+        result.notes.append(
+            f"{preset.name.capitalize()} preset: each model trained for at most about {preset.step_budget} optimiser "
+            "steps (the recommended recipe uses about 600). A model that learns more slowly is disadvantaged, so "
+            "treat these numbers as a demonstration; the full preset is the fair test."
+        )
+    if base:
+        result.notes.append(f"Resumed: {base} of {len(tasks)} trainings were read from the earlier run.")
+    if stopped:
+        result.notes.append("Stopped by the user: only the trainings that finished are recorded.")
+    callback(len(done), len(tasks), "stopped" if stopped else "done")
+    if folder is not None:
+        result.save(folder)
+    return result

@@ -18,8 +18,8 @@ Every image is read once with `imageio.read_image` (so the same checks and limit
 image apply), turned upright, centre-cropped to a square and shrunk to at most STORE_SIZE pixels.
 All images of a dataset are then stored at one common side: STORE_SIZE (128), or the largest
 image's side if every image is smaller, so that small images are not blown up and shrunk again.
-`data.preprocess` resizes them to `DataConfig.image_size` as for MedMNIST. A folder has one stored
-resolution, so `DataConfig.source_size` (the MedMNIST file to read) is ignored for folders.
+`preprocessing.preprocess` resizes them to `DataConfig.image_size` as for MedMNIST. A folder has
+one stored resolution, so `DataConfig.source_size` (the MedMNIST file to read) is ignored for it.
 The set is gray (1 channel) if every image is gray, an RGB file whose three channels agree
 included (many X-ray JPEGs are saved that way); a single colour image makes it RGB (3 channels),
 and the "grayscale" option converts it back.
@@ -41,12 +41,15 @@ which also reads the images and keeps nothing of an archive that is no dataset.
 
 Uploads and their caches share a bounded store (upload_store): at most $HQCNN_UPLOAD_STORE_GB
 (default 4) GB, the least recently used uploads removed first; loading a removed upload says so.
+
+hqcnn.data reads these datasets through SOURCE, their entry in its table of dataset sources; this
+package needs nothing of hqcnn.data (the shared types are in hqcnn.datasets_base).
 """
 
 from __future__ import annotations
 
+from hqcnn.datasets_base import Progress
 from hqcnn.folder_data.dataset import FolderData, clear_memory, is_cached, load
-from hqcnn.folder_data.example import export_example
 from hqcnn.folder_data.limits import (
     LIMITS,
     MAX_CLASSES,
@@ -64,10 +67,10 @@ from hqcnn.folder_data.limits import (
     STORE_SIZE,
     TEST_FRACTION,
     VAL_FRACTION,
-    Progress,
 )
 from hqcnn.folder_data.paths import UPLOAD_PREFIX, file_label, folders_root, is_folder_key, is_upload_key, title
 from hqcnn.folder_data.scan import FolderReport, Skipped
+from hqcnn.folder_data.source import SOURCE
 from hqcnn.folder_data.store import _decode_all
 from hqcnn.folder_data.uploads import add_upload, discard_upload
 from hqcnn.folder_data.zips import extract_zip
@@ -85,6 +88,7 @@ __all__ = [
     "MIN_PER_CLASS",
     "RATIO_FLOOR",
     "SHOWN_SKIPPED",
+    "SOURCE",
     "SPLIT_SEED",
     "STORE_SIZE",
     "TEST_FRACTION",
@@ -98,7 +102,6 @@ __all__ = [
     "add_upload",
     "clear_memory",
     "discard_upload",
-    "export_example",
     "extract_zip",
     "file_label",
     "folders_root",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hqcnn.datasets_base import SPLITS, DatasetInfo, Progress
 from hqcnn.errors import DataError
 from hqcnn.folder_data import upload_store
-from hqcnn.folder_data.limits import _SPLITS, Progress
 from hqcnn.folder_data.paths import GONE, _Place, _resolve, _upload_dir
 from hqcnn.folder_data.paths import is_upload_key as _is_upload
 from hqcnn.folder_data.scan import FolderReport, Skipped, _Scan, _scan
@@ -24,16 +24,14 @@ from hqcnn.folder_data.store import _build, _cache_file, _fingerprint, _load_cac
 class FolderData:
     """A folder dataset: catalogue entry, read-only arrays of the three splits, and the report."""
 
-    info: object  # hqcnn.data.DatasetInfo
+    info: DatasetInfo
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]
     report: FolderReport
 
 
 def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) -> FolderData:
-    from hqcnn.data import DatasetInfo
-
     out = {}
-    for split in _SPLITS:
+    for split in SPLITS:
         images = np.ascontiguousarray(arrays[f"{split}_images"])
         labels = np.ascontiguousarray(arrays[f"{split}_labels"]).astype(np.int64, copy=False)
         images.setflags(write=False)
@@ -48,7 +46,7 @@ def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) ->
         skipped=tuple(Skipped(p, r) for p, r in meta["skipped"]),
     )
     n_channels = 1 if out["train"][0].ndim == 3 else 3
-    used = sum(len(out[s][1]) for s in _SPLITS)
+    used = sum(len(out[s][1]) for s in SPLITS)
     source = "uploaded as a .zip" if _is_upload(key) else f"from the folder {place.shown}"
     description = (
         f"Your own images {source}: {used:,} images in {len(labels)} classes (named after the "
@@ -63,7 +61,7 @@ def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) ->
         task="binary-class" if len(labels) == 2 else "multi-class",
         label_names=labels,
         n_channels=n_channels,
-        n_samples={s: len(out[s][1]) for s in _SPLITS},
+        n_samples={s: len(out[s][1]) for s in SPLITS},
         description=description,
         license="user-provided",
     )

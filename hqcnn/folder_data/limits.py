@@ -3,8 +3,6 @@ them) and the fixed settings of reading, splitting and caching."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 # --- limits (stated in the README and in every message that enforces them) -------------------
 MAX_IMAGES = 20_000  # image files in one dataset (files found in the class folders)
 MAX_TOTAL_PIXELS = 2_000_000_000  # width × height summed over all images, as stored in the files
@@ -23,7 +21,6 @@ MIN_PER_CLASS = 3  # one image each for training, validation and test
 SHOWN_SKIPPED = 10  # file names listed in the warning about skipped files
 _FORMAT = 1  # bump when the cache layout or the reading changes
 
-_SPLITS = ("train", "val", "test")
 _SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -36,8 +33,6 @@ _SPLIT_NAMES = {
 _IGNORED = {"__macosx", "thumbs.db", "desktop.ini", "__pycache__", "$recycle.bin"}
 _DICOM_SUFFIXES = {".dcm", ".dicom"}
 _GRAY_TOLERANCE = 8  # largest channel difference (0..255) of a pixel in an image counted as gray
-
-Progress = Callable[[int, int], None]
 
 
 def _mb(n: float) -> str:

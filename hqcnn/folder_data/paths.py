@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hqcnn.datasets_base import data_dir
 from hqcnn.errors import DataError
 from hqcnn.folder_data.limits import _SPLIT_NAMES
 from hqcnn.folder_data.scan import _is_dir, _listdir
@@ -30,12 +31,10 @@ GONE = (
 
 def folders_root() -> Path:
     """$HQCNN_DATA_DIR/folders (or ~/.cache/hqcnn/medmnist/folders): unpacked uploads and the cache."""
-    from hqcnn.data import _data_dir
-
-    return _data_dir() / "folders"
+    return data_dir() / "folders"
 
 
-def _make_dir(path: Path, shown: str | None = None) -> Path:
+def make_dir(path: Path, shown: str | None = None) -> Path:
     """Create `path`; DataError naming it as `shown` (when given, the path stays out of the message)."""
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ import hashlib
 
 import numpy as np
 
+from hqcnn.datasets_base import SPLITS
 from hqcnn.errors import DataError
-from hqcnn.folder_data.limits import _SPLITS, MIN_PER_CLASS, SPLIT_SEED, TEST_FRACTION, VAL_FRACTION
+from hqcnn.folder_data.limits import MIN_PER_CLASS, SPLIT_SEED, TEST_FRACTION, VAL_FRACTION
 from hqcnn.folder_data.scan import _File
 
 
@@ -35,7 +36,7 @@ def _split(files: list[_File], labels: list[str], explicit: dict[str, str]) -> t
     by_class: dict[tuple[str | None, str], list[int]] = {}
     for i, f in enumerate(files):
         by_class.setdefault((f.split, f.label), []).append(i)
-    out: dict[str, list[int]] = {s: [] for s in _SPLITS}
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
     if not explicit:
         for label in labels:
             members = by_class.get((None, label), [])

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hqcnn.datasets_base import SPLITS, Progress
 from hqcnn.errors import DataError, ImageError
 from hqcnn.folder_data.limits import (
     _DICOM_SUFFIXES,
     _FORMAT,
     _GRAY_TOLERANCE,
-    _SPLITS,
     MAX_FILE_BYTES,
     MAX_TOTAL_PIXELS,
     MIN_PER_CLASS,
@@ -29,12 +29,12 @@ from hqcnn.folder_data.limits import (
     STORE_SIZE,
     TEST_FRACTION,
     VAL_FRACTION,
-    Progress,
     _mb,
 )
-from hqcnn.folder_data.paths import _make_dir, folders_root
+from hqcnn.folder_data.paths import folders_root, make_dir
 from hqcnn.folder_data.scan import FolderReport, Skipped, _cap, _File, _Scan
 from hqcnn.folder_data.split import _split
+from hqcnn.imageio import read_image
 
 # --- the fingerprint -----------------------------------------------------------------------------
 
@@ -69,8 +69,6 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def _decode(path: Path, size: int) -> _Decoded:
-    from hqcnn.imageio import read_image
-
     if path.suffix.lower() in _DICOM_SUFFIXES:
         return _Decoded(reason="DICOM is not supported yet; export it to PNG")
     if size > MAX_FILE_BYTES:
@@ -168,7 +166,7 @@ def _build(
     gray = all(grays)
     label_of = {name: i for i, name in enumerate(labels)}
     arrays: dict[str, np.ndarray] = {}
-    for split in _SPLITS:
+    for split in SPLITS:
         chosen = indices[split]
         stack = np.zeros((len(chosen), side, side, 3), dtype=np.uint8)
         for row, i in enumerate(chosen):
@@ -190,7 +188,7 @@ def _build(
 
 # --- the .npz cache ------------------------------------------------------------------------------
 
-_ARRAY_NAMES = frozenset(f"{split}_{part}" for split in _SPLITS for part in ("images", "labels"))
+_ARRAY_NAMES = frozenset(f"{split}_{part}" for split in SPLITS for part in ("images", "labels"))
 
 
 def _cache_file(root: Path, fingerprint: str, digest: str | None = None) -> Path:
@@ -204,7 +202,7 @@ def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> bool:
     """Write the cache atomically; False if it cannot be written (that only costs time next run)."""
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.npz")
     try:
-        _make_dir(path.parent)
+        make_dir(path.parent)
         np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
     except (OSError, DataError):
@@ -242,7 +240,7 @@ def _valid_arrays(arrays: dict[str, np.ndarray], meta: dict) -> bool:
         return False
     side, n_classes = meta["stored_size"], len(meta["label_names"])
     shapes = set()
-    for split in _SPLITS:
+    for split in SPLITS:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[1:3] != (side, side):
             return False

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hqcnn.errors import DataError
-from hqcnn.folder_data.paths import UPLOAD_PREFIX, _make_dir, _upload_dir, folders_root, title
+from hqcnn.folder_data.paths import UPLOAD_PREFIX, _upload_dir, folders_root, make_dir, title
 
 try:
     import fcntl
@@ -85,7 +85,7 @@ def _locked() -> Iterator[Path]:
     in a process it also removes what a crashed unpack or removal left behind."""
     global _held
     with _THREAD_LOCK:
-        home = _make_dir(folders_root(), STORE_NAME)
+        home = make_dir(folders_root(), STORE_NAME)
         if _held:
             _held += 1
             try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from hqcnn.datasets_base import Progress
 from hqcnn.errors import DataError
 from hqcnn.folder_data import upload_store
 from hqcnn.folder_data.dataset import FolderData, _forget, load
-from hqcnn.folder_data.limits import Progress
 from hqcnn.folder_data.paths import UPLOAD_PREFIX, _upload_place, is_upload_key
 from hqcnn.folder_data.zips import _digest, _extract
 

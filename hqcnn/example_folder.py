@@ -1,4 +1,8 @@
-"""A small example folder dataset written from a MedMNIST set."""
+"""A small example folder dataset written from a MedMNIST set: a way to try the user's-own-images path.
+
+It reads a MedMNIST set (hqcnn.data) and writes the layout that hqcnn.folder_data reads, so it sits
+above both rather than inside either.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from hqcnn.data import get_info, load_arrays, low_data_indices
 from hqcnn.errors import DataError
-from hqcnn.folder_data.paths import _make_dir, is_folder_key
+from hqcnn.folder_data import is_folder_key
+from hqcnn.folder_data.paths import make_dir
 
 
 def export_example(dataset: str, per_class: int, out: str | Path, seed: int = 0) -> Path:
@@ -17,8 +23,6 @@ def export_example(dataset: str, per_class: int, out: str | Path, seed: int = 0)
     The images come from the training split (28 px; bundled sets work offline). Returns the
     folder, which can then be given as `--dataset` or zipped and uploaded in the app.
     """
-    from hqcnn.data import get_info, load_arrays, low_data_indices
-
     if isinstance(per_class, bool) or not isinstance(per_class, int) or not 1 <= per_class <= 1000:
         raise DataError(f"Images per class must be a whole number from 1 to 1000, got {per_class!r}.")
     if is_folder_key(dataset):
@@ -33,7 +37,7 @@ def export_example(dataset: str, per_class: int, out: str | Path, seed: int = 0)
         re.sub(r"[^A-Za-z0-9 _.,()+-]", "_", n).strip(" .") or f"class_{i}" for i, n in enumerate(info.label_names)
     ]
     for i, name in enumerate(names):
-        _make_dir(out / f"{i}_{name}" if names.count(name) > 1 else out / name)
+        make_dir(out / f"{i}_{name}" if names.count(name) > 1 else out / name)
     for index in chosen:
         label = int(labels[index])
         folder = out / (f"{label}_{names[label]}" if names.count(names[label]) > 1 else names[label])

@@ -1,0 +1,41 @@
+"""What several studies share: their data configurations, the hybrid–twin pair, and task building."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from hqcnn.config import DataConfig, ModelConfig
+from hqcnn.experiments.presets import ExperimentConfig, Preset
+from hqcnn.experiments.registry import Budget, Study, Task
+
+
+def data_config(config: ExperimentConfig, train_per_class: int | None, seed: int) -> DataConfig:
+    """The data of one seed: a low-data subset depends on the seed, the full training set does not."""
+    return DataConfig(dataset=config.dataset, train_per_class=train_per_class, seed=seed if train_per_class else 0)
+
+
+def twin_of(model: ModelConfig) -> ModelConfig:
+    """The parameter-matched classical twin of a hybrid configuration."""
+    return replace(model, kind="classical")
+
+
+def pair(model: ModelConfig) -> tuple[ModelConfig, ModelConfig]:
+    """The hybrid and its twin."""
+    return replace(model, kind="hybrid"), twin_of(model)
+
+
+def task(
+    study: Study,
+    config: ExperimentConfig,
+    preset: Preset,
+    data: DataConfig,
+    model: ModelConfig,
+    seed: int,
+    options: dict[str, Any] | None = None,
+    key: str = "",
+    **columns: Any,
+) -> Task:
+    """A task of `study`, keyed by its condition, model and seed unless `key` is given."""
+    key = key or f"{columns.get('condition', '')}|{model.kind}|seed {seed}"
+    return Task(study.name, key, data, model, seed, Budget.of(config, preset), columns, options or {})
