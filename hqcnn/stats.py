@@ -275,6 +275,21 @@ def verdict(
     return f"{head}; {body}"
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p values, in the order given (compare each with α).
+
+    Sorted ascending, the i-th smallest (from 0) is multiplied by m − i, kept non-decreasing and
+    capped at 1: the family-wise error rate stays at α whatever the dependence between tests.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def is_significant(diffs: Sequence[float], alpha: float = 0.05) -> bool | None:
     """True/False from the paired t-test at `alpha`; None when no test is possible."""
     t = paired_t(_differences(diffs, None))

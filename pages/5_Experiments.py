@@ -296,6 +296,7 @@ st.table(
             "The paper expects (Table 2)": row["claim"],
             "Figure that tests it": row["figure"],
             "Verdict": row["status"],
+            "p: uncorrected → Holm": row["p values"],
             "Measured": row["verdict"],
             "Measured with": row["source"] or "—",
         }
@@ -303,8 +304,9 @@ st.table(
     ]
 )
 st.caption(
-    "Verdicts use a paired t-test per comparison at α = 0.05, with no correction for the many comparisons on "
-    "this page: with 20 comparisons, one is expected to look 'significant' by chance alone. With 3–5 seeds "
+    "Verdicts use a paired t-test per comparison at α = 0.05 after a Holm–Bonferroni correction over every "
+    "comparison that decides a row of this table (the p column shows each p value before and after it); the "
+    "sentences under 'Measured', and the tabs above, quote uncorrected p values. With 3–5 seeds "
     "only large differences can be detected, so 'not significant' means 'not shown', not 'no difference'. "
     "Quick-preset results are a demonstration; the full preset is the fair test."
 )

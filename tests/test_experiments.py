@@ -33,6 +33,7 @@ TINY = ex.Preset(
         "param_efficiency": {"train_per_class": 20, "circuit_sizes": ((2, 1),), "widths": ((4, 8),)},
         "ablations": {"train_per_class": 20, "variants": ("baseline", "no_circuit", "depth_2", "twin")},
         "paired": {"train_per_class": 20, "seeds": 2},
+        "calibration": {"train_per_class": 20},
     },
 )
 CONFIG = ex.ExperimentConfig(dataset="pneumoniamnist", model=ModelConfig(n_qubits=3, depth=1, n_features=6))
@@ -59,11 +60,14 @@ EXPECTED_ROWS = {
     "param_efficiency": 2 * 2 * 2,  # conditions × seeds × models
     "ablations": 2 * 4,  # seeds × (baseline, no circuit, depth 2, twin); the baseline has depth 1
     "paired": 2 * 2,
+    "calibration": 2 * 2 * 2,  # seeds × models × (as trained, temperature-scaled)
 }
 
 
 def test_the_registry_lists_every_study_in_menu_order():
-    assert list(ex.STUDIES) == ["low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired"]
+    assert list(ex.STUDIES) == [
+        "low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired", "calibration"
+    ]  # fmt: skip
     for study in ex.STUDIES.values():
         assert study.title and study.question.endswith("?") and study.quick_seconds
         assert set(study.claims) <= {c.key for c in ex.CLAIMS}
@@ -196,7 +200,7 @@ def test_save_and_load_round_trip(results, tmp_path):
         csv = pd.read_csv(folder / "results.csv")
         assert {"model", "condition", "seed", "accuracy", "auc", "kept"} <= set(csv.columns)
         assert len(csv) == len(result.table)
-    assert [p.name for p in ex.list_runs(tmp_path)][0] == "paired"  # newest first
+    assert [p.name for p in ex.list_runs(tmp_path)][0] == list(results)[-1]  # newest first
 
 
 def test_a_multi_class_rgb_dataset_works(tmp_path):
@@ -323,6 +327,7 @@ def test_table2_before_and_after_measuring(results):
         assert row["figure"]
     assert "Ablations or Paired comparison study" in empty[0]["verdict"]  # the studies that test it
     full = ex.table2(results)
+    assert all(" → " in row["p values"] for row in full if row["status"].startswith(("Supported", "Contra", "No sig")))
     for row in full:
         assert not row["verdict"].startswith(ex.NOT_MEASURED), row
         assert row["status"] != ex.NOT_MEASURED, row
@@ -364,6 +369,8 @@ def test_claim_status_words():
     assert mixed.startswith("Mixed: supported at 1, contradicted at 1 of 2 sizes")
     assert ex.status(_finding([0.05, 0.06, 0.055, 0.07], good=-1)).startswith("Contradicted")  # e.g. a larger gap
     assert ex.status(None) == ex.NOT_MEASURED
+    # Table 2 decides on corrected p values: the same differences, judged with an adjusted p of 1.
+    assert ex.status(_finding([0.05, 0.06, 0.055, 0.07]), p_of=lambda c: 1.0) == "No significant difference (4 seeds)"
 
 
 def test_summary_intervals_stay_within_0_and_1():

@@ -222,3 +222,12 @@ def test_fmt_ci():
     assert stats.fmt_ci(0.8123, 0.79, 0.834) == "0.812 (95% CI 0.790–0.834)"
     assert stats.fmt_ci(0.8, 0.8, 0.8) == "0.800"
     assert stats.fmt_ci(None, None, None) == "n/a"
+
+
+def test_holm_matches_a_hand_computation():
+    from hqcnn.stats import holm
+
+    # Sorted: 0.01 × 4, 0.02 × 3 = 0.06, 0.03 × 2 = 0.06, 0.5 × 1; in the given order.
+    assert holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm([0.4, 0.3]) == pytest.approx([0.6, 0.6])  # kept non-decreasing, capped at 1
+    assert holm([]) == []

@@ -11,6 +11,7 @@ param_efficiency   accuracy against trainable parameters (circuit sizes; backbon
 ablations          circuit variants: entangler, depth (no circuit at all), encoding
 paired             the default hybrid against its twin over many seeds: accuracy, AUC,
                    train–test gap, training time
+calibration        ECE, Brier score, reliability diagram; as trained and temperature-scaled
 =================  ==========================================================================
 
 `run_study(name, ExperimentConfig, Preset, callback, stop, executor="local" | "ray", ...)`

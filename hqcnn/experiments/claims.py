@@ -14,7 +14,7 @@ import numpy as np
 
 from hqcnn.experiments.registry import STUDIES
 from hqcnn.experiments.results import ExperimentResult
-from hqcnn.experiments.table import NOISE_LABELS, TWIN, Comparison, select
+from hqcnn.experiments.table import HYBRID, NOISE_LABELS, TWIN, Comparison, select
 
 Results = dict[str, ExperimentResult]
 NOT_MEASURED = "not measured yet"
@@ -176,6 +176,29 @@ def _hardware(results: Results) -> Finding | None:
     return Finding(" ".join(parts), strongest, ["hardware_noise"], hardware=True)
 
 
+def _calibration(results: Results) -> Finding | None:
+    if "calibration" not in results:
+        return None
+    res = results["calibration"]
+    comps = [c for c in res.comparisons if c.tag == "ece" and c.n]
+    if not comps:
+        return None
+    ece = res.table.groupby(["model", "condition"], sort=False)["ece"].mean()
+    parts = [
+        f"{c.condition.capitalize()}: ECE hybrid {100 * ece[(HYBRID, c.condition)]:.1f}, twin "
+        f"{100 * ece[(TWIN, c.condition)]:.1f} points. {c.verdict}"
+        for c in comps
+    ]
+    scaled = res.table[res.table["temperature"].notna() & (res.table["condition"] != comps[0].condition)]
+    temperature = scaled.groupby("model")["temperature"].median()
+    parts.append(
+        f"Fitted temperatures (median): hybrid {temperature.get(HYBRID, float('nan')):.2f}, twin "
+        f"{temperature.get(TWIN, float('nan')):.2f}; above 1 the validation images found the model over-confident, "
+        "below 1 under-confident."
+    )
+    return Finding(" ".join(parts), comps[:1], ["calibration"], good=-1)
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "features",
@@ -196,24 +219,31 @@ CLAIMS: tuple[Claim, ...] = (
         "Quantum hardware noise: accuracy against depolarising p and shots",
         _hardware,
     ),
+    Claim(
+        "calibration",
+        "(not in Table 2) Probabilities that can be taken at their word",
+        "Calibration: reliability diagram and expected calibration error, as trained and temperature-scaled",
+        _calibration,
+    ),
 )  # fmt: skip
 
 
-def status(finding: Finding | None, alpha: float = 0.05) -> str:
+def status(finding: Finding | None, alpha: float = 0.05, p_of: Callable[[Comparison], float] | None = None) -> str:
     """A short verdict: supported / contradicted / mixed / no significant difference / untested.
 
     "Supported" needs a paired t-test p < `alpha` in the claimed direction (e.g. a smaller
-    generalisation gap); "contradicted" the same in the opposite direction. Uncorrected for the
-    number of comparisons.
+    generalisation gap); "contradicted" the same in the opposite direction. `p_of` gives the p
+    value to use (Table 2 passes the Holm-adjusted one); by default the comparison's own.
     """
     comps = [c for c in (finding.comparisons if finding else ()) if c.n]
     if not comps:
         return NOT_MEASURED
+    p_of = p_of or (lambda c: c.p)
     n = max(c.n for c in comps)
     seeds = f"{n} seed{'s' if n != 1 else ''}"
     tested = [c for c in comps if c.p is not None]
-    better = [c for c in tested if c.p < alpha and (c.mean_diff > 0) == (finding.good > 0)]
-    worse = [c for c in tested if c.p < alpha and (c.mean_diff > 0) != (finding.good > 0)]
+    better = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) == (finding.good > 0)]
+    worse = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) != (finding.good > 0)]
     if not tested:
         return f"Untested ({seeds}: no spread or too few seeds)"
     if finding.hardware:
@@ -234,12 +264,19 @@ def status(finding: Finding | None, alpha: float = 0.05) -> str:
 def table2(results: Results) -> list[dict[str, str]]:
     """The paper's expectations beside the measured verdicts of the loaded `results` (name → result).
 
-    Each row: claim, figure (which chart tests it), status (a short verdict, see `status`),
-    verdict (the sentences with the numbers) and source (which results it comes from).
+    Each row: claim, figure (which chart tests it), status (a short verdict, see `status`, from
+    p values Holm–Bonferroni-adjusted over every deciding comparison of the table), p values
+    (uncorrected → adjusted), verdict (the sentences with the numbers; their p values are
+    uncorrected) and source (which results it comes from).
     """
+    from hqcnn.stats import holm
+
+    findings = {claim.key: claim.judge(results) if claim.judge else None for claim in CLAIMS}
+    tested = [c for f in findings.values() if f for c in f.comparisons if c.n and c.p is not None]
+    adjusted = dict(zip(map(id, tested), holm([c.p for c in tested]), strict=True))
     out = []
     for claim in CLAIMS:
-        finding = claim.judge(results) if claim.judge else None
+        finding = findings[claim.key]
         if claim.judge is None:
             text = (
                 "No experiment here scores interpretability. The Explain page shows attribution "
@@ -251,13 +288,15 @@ def table2(results: Results) -> list[dict[str, str]]:
             needed = " or ".join(STUDIES[n].title for n in claim.studies)
             text, short = f"{NOT_MEASURED}: run or load the {needed} study.", NOT_MEASURED
         else:
-            text, short = finding.text, status(finding)
+            text, short = finding.text, status(finding, p_of=lambda c: adjusted[id(c)])
         sources = finding.sources if finding else ()
+        deciding = [c for c in (finding.comparisons if finding else ()) if id(c) in adjusted]
         out.append(
             {
                 "claim": claim.expectation,
                 "figure": claim.figure,
                 "status": short,
+                "p values": "; ".join(f"{c.p:.3g} → {adjusted[id(c)]:.3g}" for c in deciding) or "—",
                 "verdict": text,
                 "source": ", ".join(
                     f"{results[n].title} ({results[n].preset.get('name', '?')} preset, {len(results[n].seeds)} seeds, "

@@ -273,4 +273,7 @@ def summary_table(result: ExperimentResult) -> pd.DataFrame:
         cols = [f"{metric}_{k}" for k in ("mean", "ci_low", "ci_high")]
         return s.reindex(columns=cols).apply(lambda r: fmt_ci(*(None if pd.isna(v) else v for v in r)), axis=1)
 
-    return out.assign(**{"accuracy (95% CI)": ci("accuracy"), "ROC-AUC (95% CI)": ci("auc")})
+    out = out.assign(**{"accuracy (95% CI)": ci("accuracy"), "ROC-AUC (95% CI)": ci("auc")})
+    if "ece_mean" in s:  # a calibration study
+        out = out.assign(**{"ECE (95% CI)": ci("ece"), "Brier (95% CI)": ci("brier")})
+    return out
