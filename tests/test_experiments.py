@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -34,6 +35,7 @@ TINY = ex.Preset(
         "ablations": {"train_per_class": 20, "variants": ("baseline", "no_circuit", "depth_2", "twin")},
         "paired": {"train_per_class": 20, "seeds": 2},
         "calibration": {"train_per_class": 20},
+        "representation": {"train_per_class": 20},
     },
 )
 CONFIG = ex.ExperimentConfig(dataset="pneumoniamnist", model=ModelConfig(n_qubits=3, depth=1, n_features=6))
@@ -61,12 +63,14 @@ EXPECTED_ROWS = {
     "ablations": 2 * 4,  # seeds × (baseline, no circuit, depth 2, twin); the baseline has depth 1
     "paired": 2 * 2,
     "calibration": 2 * 2 * 2,  # seeds × models × (as trained, temperature-scaled)
+    "representation": 2 * 2,
 }
 
 
 def test_the_registry_lists_every_study_in_menu_order():
     assert list(ex.STUDIES) == [
-        "low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired", "calibration"
+        "low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired", "calibration",
+        "representation",
     ]  # fmt: skip
     for study in ex.STUDIES.values():
         assert study.title and study.question.endswith("?") and study.quick_seconds
@@ -325,7 +329,7 @@ def test_table2_before_and_after_measuring(results):
         else:
             assert row["status"] == ex.NOT_MEASURED and row["verdict"].startswith(ex.NOT_MEASURED)
         assert row["figure"]
-    assert "Ablations or Paired comparison study" in empty[0]["verdict"]  # the studies that test it
+    assert "Ablations, Paired comparison or Representation study" in empty[0]["verdict"]  # the studies that test it
     full = ex.table2(results)
     assert all(" → " in row["p values"] for row in full if row["status"].startswith(("Supported", "Contra", "No sig")))
     for row in full:
@@ -457,3 +461,26 @@ def test_cli_runs_a_study_and_writes_the_run_folder(monkeypatch, tmp_path, capsy
     assert "Resumed: 4 of 4" in capsys.readouterr().out
     assert main(["experiment", "paired", "--dataset", "nosuchmnist", "--quiet", "--out", str(tmp_path / "x")]) == 2
 
+
+
+def test_fisher_criterion_and_probe_match_hand_computations():
+    from hqcnn.experiments.studies.representation import fisher_criterion, linear_probe_accuracy
+
+    values = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 4.0], [6.0, 4.0]])
+    labels = np.array([0, 0, 1, 1])
+    # Centres (1, 0) and (5, 4) around (3, 2): between = 2·(4 + 4) · 2 = 32; within = 4 · 1 = 4.
+    assert fisher_criterion(values, labels) == pytest.approx(8.0)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (100, 4)), rng.normal(3, 1, (100, 4))])
+    y = np.repeat([0, 1], 100)
+    assert linear_probe_accuracy(x, y, x, y) == 1.0  # separable classes
+    assert linear_probe_accuracy(x, y, x, 1 - y) == 0.0
+
+
+def test_the_representation_study_feeds_the_feature_claim(results):
+    table = results["representation"].table
+    assert table["probe_accuracy"].between(0, 1).all() and (table["fisher"] > 0).all()
+    assert set(table["head_inputs"]) == {3}  # one ⟨Z⟩ per qubit, as many twin outputs
+    row = ex.table2({"representation": results["representation"]})[0]
+    assert row["verdict"].startswith("The head's inputs themselves (representation)")
+    assert row["status"] != ex.NOT_MEASURED

@@ -12,6 +12,7 @@ ablations          circuit variants: entangler, depth (no circuit at all), encod
 paired             the default hybrid against its twin over many seeds: accuracy, AUC,
                    train–test gap, training time
 calibration        ECE, Brier score, reliability diagram; as trained and temperature-scaled
+representation     a linear probe and Fisher's criterion on the head's inputs (⟨Z⟩ vs the twin layer)
 =================  ==========================================================================
 
 `run_study(name, ExperimentConfig, Preset, callback, stop, executor="local" | "ray", ...)`

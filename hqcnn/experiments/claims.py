@@ -65,11 +65,15 @@ def _features(results: Results) -> Finding | None:
     none = _first(ablations, "no_circuit")
     if none:
         parts.append("Against no middle layer at all (ablations): " + _as_hybrid(none.verdict))
+    probe = _first(results["representation"].comparisons, "probe", "probe_accuracy") if "representation" in results else None
+    if probe:
+        parts.append("The head's inputs themselves (representation): " + probe.verdict)
     if not parts:
         return None
-    text = " ".join(parts) + " Test accuracy is an indirect measure of how good the features are."
-    sources = [n for n in ("paired", "ablations") if n in results]
-    return Finding(text, [twin] if twin else [], sources)
+    if twin:
+        parts.append("Test accuracy is an indirect measure of how good the features are.")
+    sources = [n for n in ("paired", "ablations", "representation") if n in results]
+    return Finding(" ".join(parts), [c for c in (twin, probe) if c], sources)
 
 
 def _little_data(results: Results) -> Finding | None:
@@ -204,7 +208,7 @@ CLAIMS: tuple[Claim, ...] = (
         "features",
         "Better feature representation",
         "Paired comparison (hybrid against twin) and Ablations (against no middle layer): test accuracy with "
-        "the same backbone",
+        "the same backbone; Representation: a linear probe and class separation on the head's inputs",
         _features,
     ),
     Claim("little_data", "Better performance with little data", "Low data: ACC and AUC against images per class", _little_data),
@@ -285,7 +289,8 @@ def table2(results: Results) -> list[dict[str, str]]:
             )
             short = "Not measured"
         elif finding is None:
-            needed = " or ".join(STUDIES[n].title for n in claim.studies)
+            titles = [STUDIES[n].title for n in claim.studies]
+            needed = " or ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
             text, short = f"{NOT_MEASURED}: run or load the {needed} study.", NOT_MEASURED
         else:
             text, short = finding.text, status(finding, p_of=lambda c: adjusted[id(c)])

@@ -44,8 +44,8 @@ CONDITION_COLUMNS = (
     "n_eval",
     "majority_accuracy",
 )
-_BOUNDED = (*METRICS, "train_accuracy", "ece")  # scores in [0, 1]
-SUMMARY_METRICS = (*METRICS, "train_accuracy", "generalisation_gap", "ece", "brier", "nll", "temperature", *TIMING_COLUMNS)
+_BOUNDED = (*METRICS, "train_accuracy", "ece", "probe_accuracy")  # scores in [0, 1]
+SUMMARY_METRICS = (*METRICS, "train_accuracy", "generalisation_gap", "ece", "brier", "nll", "temperature", "probe_accuracy", "fisher", *TIMING_COLUMNS)
 
 
 def select(table: pd.DataFrame, **match: Any) -> pd.DataFrame:
