@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 from scipy import stats as scipy_stats
 
 from hqcnn import experiments as ex
-from hqcnn.config import DataConfig, ModelConfig
+from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.errors import ConfigError, HQCNNError
 from hqcnn.experiments import tasks
 from hqcnn.experiments.studies import ablations, hardware_noise, input_noise
@@ -36,6 +37,7 @@ TINY = ex.Preset(
         "paired": {"train_per_class": 20, "seeds": 2},
         "calibration": {"train_per_class": 20},
         "representation": {"train_per_class": 20},
+        "interpretability": {"train_per_class": 20, "images": 6, "methods": ("saliency", "gradcam")},
     },
 )
 CONFIG = ex.ExperimentConfig(dataset="pneumoniamnist", model=ModelConfig(n_qubits=3, depth=1, n_features=6))
@@ -64,13 +66,14 @@ EXPECTED_ROWS = {
     "paired": 2 * 2,
     "calibration": 2 * 2 * 2,  # seeds × models × (as trained, temperature-scaled)
     "representation": 2 * 2,
+    "interpretability": 2 * 2 * 2,  # seeds × models × methods
 }
 
 
 def test_the_registry_lists_every_study_in_menu_order():
     assert list(ex.STUDIES) == [
         "low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired", "calibration",
-        "representation",
+        "representation", "interpretability",
     ]  # fmt: skip
     for study in ex.STUDIES.values():
         assert study.title and study.question.endswith("?") and study.quick_seconds
@@ -324,10 +327,7 @@ def test_table2_before_and_after_measuring(results):
         "Better interpretability",
     ]
     for row in empty:
-        if row["claim"] == "Better interpretability":
-            assert row["status"] == "Not measured" and "needs a study with people" in row["verdict"]
-        else:
-            assert row["status"] == ex.NOT_MEASURED and row["verdict"].startswith(ex.NOT_MEASURED)
+        assert row["status"] == ex.NOT_MEASURED and row["verdict"].startswith(ex.NOT_MEASURED)
         assert row["figure"]
     assert "Ablations, Paired comparison or Representation study" in empty[0]["verdict"]  # the studies that test it
     full = ex.table2(results)
@@ -335,8 +335,7 @@ def test_table2_before_and_after_measuring(results):
     for row in full:
         assert not row["verdict"].startswith(ex.NOT_MEASURED), row
         assert row["status"] != ex.NOT_MEASURED, row
-        if row["claim"] != "Better interpretability":
-            assert "tiny preset, 2 seeds, pneumoniamnist" in row["source"]
+        assert "tiny preset, 2 seeds, pneumoniamnist" in row["source"]
     assert any(
         "p =" in row["verdict"] or "no t-test" in row["verdict"] or "did not differ" in row["verdict"] for row in full
     )
@@ -484,3 +483,40 @@ def test_the_representation_study_feeds_the_feature_claim(results):
     row = ex.table2({"representation": results["representation"]})[0]
     assert row["verdict"].startswith("The head's inputs themselves (representation)")
     assert row["status"] != ex.NOT_MEASURED
+
+
+def test_deletion_and_insertion_areas_match_a_hand_computation():
+    from hqcnn.experiments.studies.interpretability import curve_areas
+
+    class TwoPixels(torch.nn.Module):  # logit of class 1 = 2 · pixel 0 + 0 · pixel 1
+        def forward(self, x):
+            z = 2 * x[:, 0, 0, 0]
+            return torch.stack([torch.zeros_like(z), z], dim=1)
+
+    x = torch.tensor([[[1.0, 3.0]]])  # one channel, 1 × 2 pixels
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    # Two steps: 0, 1, 2 pixels. Deleting pixel 0 first: p = σ(2), σ(0), σ(0); inserting it first: σ(0), σ(2), σ(2).
+    deletion, insertion = curve_areas(TwoPixels(), x, np.array([0, 1]), target=1, steps=2)
+    assert deletion == pytest.approx(0.25 * sigmoid(2) + 0.5 * sigmoid(0) + 0.25 * sigmoid(0))
+    assert insertion == pytest.approx(0.25 * sigmoid(0) + 0.5 * sigmoid(2) + 0.25 * sigmoid(2))
+    wrong_deletion, _ = curve_areas(TwoPixels(), x, np.array([1, 0]), target=1, steps=2)
+    assert wrong_deletion > deletion  # the right order removes the evidence sooner
+
+
+def test_the_interpretability_study_randomises_only_the_middle_layer(results):
+    from hqcnn.experiments.studies.interpretability import randomised_middle
+    from hqcnn.train import run as train
+
+    config = ex.ExperimentConfig(model=ModelConfig(n_qubits=3, depth=1, n_features=6))
+    for kind in ("hybrid", "classical"):
+        outcome = train(RunConfig(data=DataConfig(train_per_class=10), model=replace(config.model, kind=kind), train=TrainConfig(epochs=1)))
+        model = outcome.result.model
+        other = randomised_middle(model, seed=3)
+        before, after = dict(model.named_parameters()), dict(other.named_parameters())
+        changed = {name for name in before if not torch.equal(before[name], after[name])}
+        assert changed and all(name.startswith("middle.") for name in changed)
+    table = results["interpretability"].table
+    assert set(table["condition"]) == {"Saliency", "Grad-CAM"}
+    assert table["sanity_rank_correlation"].dropna().between(-1, 1).all()
+    row = next(r for r in ex.table2(results) if r["claim"] == "Better interpretability")
+    assert row["status"] != ex.NOT_MEASURED and "Saliency: faithfulness hybrid" in row["verdict"]

@@ -13,6 +13,8 @@ paired             the default hybrid against its twin over many seeds: accuracy
                    train–test gap, training time
 calibration        ECE, Brier score, reliability diagram; as trained and temperature-scaled
 representation     a linear probe and Fisher's criterion on the head's inputs (⟨Z⟩ vs the twin layer)
+interpretability   deletion/insertion faithfulness of the attribution maps; maps after re-randomising
+                   the middle layer alone
 =================  ==========================================================================
 
 `run_study(name, ExperimentConfig, Preset, callback, stop, executor="local" | "ray", ...)`

@@ -74,6 +74,9 @@ class Study:
     # Wall time of the quick preset on PneumoniaMNIST with the default model on one core of a
     # shared 2-core CPU (`python -m hqcnn experiment NAME --preset quick`), for the app's estimate.
     quick_seconds: ClassVar[int | None] = None
+    # Its own measurements beyond the test metrics, summarised per model × condition (and which lie in [0, 1]).
+    metrics: ClassVar[tuple[str, ...]] = ()
+    bounded: ClassVar[tuple[str, ...]] = ()
     # The grid of each named preset; `Preset.grids` overrides single values.
     grids: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
 

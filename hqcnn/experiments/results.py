@@ -104,7 +104,8 @@ class ExperimentResult:
     @property
     def summary(self) -> pd.DataFrame:
         """Mean and 95% CI of each metric per model × condition (computed from the table)."""
-        return summarize(self.table) if len(self.table) else pd.DataFrame()
+        study = self.study
+        return summarize(self.table, study.metrics, study.bounded) if len(self.table) else pd.DataFrame()
 
     @property
     def comparisons(self) -> list[Comparison]:

@@ -44,8 +44,8 @@ CONDITION_COLUMNS = (
     "n_eval",
     "majority_accuracy",
 )
-_BOUNDED = (*METRICS, "train_accuracy", "ece", "probe_accuracy")  # scores in [0, 1]
-SUMMARY_METRICS = (*METRICS, "train_accuracy", "generalisation_gap", "ece", "brier", "nll", "temperature", "probe_accuracy", "fisher", *TIMING_COLUMNS)
+BOUNDED = (*METRICS, "train_accuracy")  # scores in [0, 1]
+SUMMARY_METRICS = (*METRICS, "train_accuracy", "generalisation_gap", *TIMING_COLUMNS)
 
 
 def select(table: pd.DataFrame, **match: Any) -> pd.DataFrame:
@@ -69,12 +69,13 @@ def in_order(values: pd.Series) -> list[Any]:
     return list(dict.fromkeys(values.dropna()))
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, metrics: Sequence[str] = (), bounded: Sequence[str] = ()) -> pd.DataFrame:
     """One row per (model, condition), in the table's order: n seeds, the condition's columns, and
     mean / ci_low / ci_high of every metric.
 
-    The interval is the two-sided 95% Student-t interval over seeds (`hqcnn.metrics.mean_ci`),
-    clipped to [0, 1] for scores that cannot leave it.
+    `metrics` and `bounded` add a study's own measurements (and those of them in [0, 1]). The
+    interval is the two-sided 95% Student-t interval over seeds (`hqcnn.metrics.mean_ci`), clipped
+    to [0, 1] for scores that cannot leave it.
     """
     from hqcnn.metrics import mean_ci
 
@@ -82,11 +83,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     for (model, condition), group in table.groupby(["model", "condition"], sort=False):
         entry: dict[str, Any] = {"model": model, "condition": condition, "n": len(group)}
         entry.update({c: group[c].iloc[0] for c in CONDITION_COLUMNS if c in group and group[c].notna().any()})
-        for metric in SUMMARY_METRICS:
+        for metric in (*SUMMARY_METRICS, *metrics):
             values = group[metric].dropna() if metric in group else ()
             if len(values):
                 mean, low, high = mean_ci(values.to_numpy(dtype=float))
-                if metric in _BOUNDED:  # a t-interval can pass 0 or 1; a score cannot
+                if metric in BOUNDED or metric in bounded:  # a t-interval can pass 0 or 1; a score cannot
                     low, high = max(low, 0.0), min(high, 1.0)
                 entry |= {f"{metric}_mean": mean, f"{metric}_ci_low": low, f"{metric}_ci_high": high}
         out.append(entry)

@@ -26,6 +26,8 @@ class Calibration(Study):
     title = "Calibration"
     question = "When the hybrid says 80%, is it right 80% of the time, and more often than its twin?"
     claims = ("calibration",)
+    metrics = ("ece", "brier", "nll", "temperature")
+    bounded = ("ece",)
     quick_seconds = 70
     grids = {"quick": {"train_per_class": None}, "full": {"train_per_class": None}}
 

@@ -65,6 +65,8 @@ class Representation(Study):
     title = "Representation"
     question = "Are the classes more separable in the hybrid's ⟨Z⟩ read-out than in its twin's layer of the same size?"
     claims = ("features",)
+    metrics = ("probe_accuracy", "fisher")
+    bounded = ("probe_accuracy",)
     quick_seconds = 70
     grids = {"quick": {"train_per_class": None}, "full": {"train_per_class": None}}
 
@@ -104,8 +106,8 @@ class Representation(Study):
             f"The probe is fitted on up to {PROBE_TRAIN_IMAGES:,} training images (seeded) and tested on the test "
             "images: how well a linear read-out of those numbers tells the classes apart (the model's own head is a "
             "small MLP). Fisher's criterion is computed on the test images; it does not change when all values are "
-            "scaled alike, so the bounded ⟨Z⟩ (−1 to 1) and the twin's unbounded outputs compare fairly, but it does "
-            "change with a per-value rescaling that a linear head would undo: the probe is the fairer of the two."
+            "scaled alike (⟨Z⟩ and the twin's tanh outputs both lie in −1 to 1), but it does change with a per-value "
+            "rescaling that a linear head would undo: the probe is the fairer of the two."
         ]
 
     def figures(self, result) -> dict[str, Any]:

@@ -1,0 +1,179 @@
+"""Interpretability: are the Explain page's maps faithful to the model, and do they depend on its middle layer?
+
+Faithfulness (Petsiuk et al. 2018): delete the pixels in the order of the map, most important
+first (set them to the training mean, 0 after normalisation), and follow the predicted class's
+probability; the area under that curve is small when the map found what the model uses.
+Insertion starts from the mean image and adds pixels; its area is large for a faithful map.
+Both are compared with a random order. Score = insertion − deletion area (higher: more faithful).
+
+Sanity check (Adebayo et al. 2018), only possible here: re-randomise the middle layer alone (the
+circuit's angles for the hybrid, the twin layer's weights for the twin) and take the rank
+correlation of each map before and after. A map that barely changes does not depend on that layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from hqcnn.experiments import charts
+from hqcnn.experiments.registry import Study, register
+from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order
+from hqcnn.experiments.tasks import base_row
+
+from ._common import data_config, pair, task
+
+STEPS = 20  # points of each deletion / insertion curve after the start
+
+
+def curve_areas(model: Any, x: torch.Tensor, order: np.ndarray, target: int, steps: int = STEPS) -> tuple[float, float]:
+    """(deletion, insertion) areas under the target probability as pixels follow `order` (flat H·W indices)."""
+    _, h, w = x.shape
+    counts = [math.ceil(k * h * w / steps) for k in range(steps + 1)]
+    masks = torch.zeros(steps + 1, h * w, dtype=torch.bool)
+    for k, n in enumerate(counts):
+        masks[k, torch.as_tensor(order[:n], dtype=torch.long)] = True
+    masks = masks.view(steps + 1, 1, h, w)
+    deleted = torch.where(masks, torch.zeros(()), x.unsqueeze(0))  # 0 = the training mean after normalisation
+    inserted = torch.where(masks, x.unsqueeze(0), torch.zeros(()))
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.cat([deleted, inserted])), dim=1)[:, target].double().numpy()
+    fractions = np.array(counts) / (h * w)
+    return float(np.trapezoid(probs[: steps + 1], fractions)), float(np.trapezoid(probs[steps + 1 :], fractions))
+
+
+def randomised_middle(model: Any, seed: int) -> Any:
+    """A copy of `model` whose middle layer alone is random: uniform angles in [0, 2π), or a fresh initialisation."""
+    other = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        if other.cfg.kind == "hybrid":
+            other.middle.weights.copy_(torch.rand(other.middle.weights.shape, generator=generator) * 2 * math.pi)
+        else:
+            torch.manual_seed(seed)
+            for layer in other.middle.modules():
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+    return other.eval()
+
+
+@register
+class Interpretability(Study):
+    name = "interpretability"
+    order = 9
+    title = "Interpretability"
+    question = "Are the hybrid's attribution maps more faithful than its twin's, and do they depend on the circuit?"
+    claims = ("interpretability",)
+    metrics = ("faithfulness", "random_faithfulness", "sanity_rank_correlation", "deletion_auc", "insertion_auc")
+    bounded = ("deletion_auc", "insertion_auc")
+    quick_seconds = 100
+    grids = {
+        "quick": {"train_per_class": None, "images": 40, "methods": ("saliency", "integrated_gradients", "gradcam")},
+        "full": {"train_per_class": None, "images": 200, "methods": ("saliency", "integrated_gradients", "gradcam", "occlusion")},
+    }  # fmt: skip
+
+    def tasks(self, config, preset):
+        grid = self.grid(preset)
+        options = {"images": grid["images"], "methods": tuple(grid["methods"])}
+        return [
+            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
+                 options=options, key=f"{model.kind}|seed {seed}")
+            for seed in self.seeds(config, preset)
+            for model in pair(config.model)
+        ]  # fmt: skip
+
+    def evaluate(self, task, outcome):
+        from scipy.stats import spearmanr
+
+        from hqcnn.explain import ATTRIBUTIONS, attribute
+
+        data, model = outcome.data, outcome.result.model.eval()
+        rng = np.random.default_rng(task.seed)
+        chosen = np.sort(rng.permutation(len(data.y_test))[: task.options["images"]])
+        random_model = randomised_middle(model, task.seed)
+        rows = []
+        for method in task.options["methods"]:
+            scores: dict[str, list[float]] = {k: [] for k in ("deletion", "insertion", "random_deletion", "random_insertion", "rank")}
+            for i in chosen:
+                x = data.x_test[i]
+                with torch.no_grad():
+                    target = int(model(x.unsqueeze(0)).argmax())
+                saliency = attribute(model, x, target, method)
+                deletion, insertion = curve_areas(model, x, np.argsort(-saliency, axis=None, kind="stable"), target)
+                r_deletion, r_insertion = curve_areas(model, x, rng.permutation(saliency.size), target)
+                again = attribute(random_model, x, target, method)
+                with warnings.catch_warnings():  # a constant map (e.g. Grad-CAM of nothing) has no rank: skipped
+                    warnings.simplefilter("ignore")
+                    rank = spearmanr(saliency.ravel(), again.ravel()).statistic
+                for key, value in zip(scores, (deletion, insertion, r_deletion, r_insertion, rank), strict=True):
+                    scores[key].append(float(value))
+            mean = {k: float(np.nanmean(v)) if not np.isnan(v).all() else float("nan") for k, v in scores.items()}
+            row = base_row(task, outcome, condition=ATTRIBUTIONS[method].label, method=method, n_explained=len(chosen))
+            row |= {f"{k}_auc": mean[k] for k in ("deletion", "insertion", "random_deletion", "random_insertion")}
+            row["faithfulness"] = mean["insertion"] - mean["deletion"]
+            row["random_faithfulness"] = mean["random_insertion"] - mean["random_deletion"]
+            row["sanity_rank_correlation"] = mean["rank"]
+            rows.append(row)
+        return rows
+
+    def compare(self, table):
+        out = []
+        for c in in_order(table["condition"]):
+            a, b = {"model": HYBRID, "condition": c}, {"model": TWIN, "condition": c}
+            out.append(compare(table, a, b, f"faithfulness, {c}: hybrid − classical twin", "faithfulness",
+                               tag="faithfulness", condition=c, subject=f"The hybrid's {c} maps", other="the twin's",
+                               verb="were", higher="more faithful", lower="less faithful"))
+            out.append(compare(table, a, b, f"rank correlation after randomising the middle layer, {c}: hybrid − twin",
+                               "sanity_rank_correlation", tag="sanity", condition=c, subject=f"The hybrid's {c} maps",
+                               other="the twin's", verb="stayed", higher="more alike", lower="less alike"))
+        return out  # fmt: skip
+
+    def notes(self, result):
+        n = int(result.table["n_explained"].iloc[0])
+        return [
+            f"{n} test images per training (seeded); the class explained is the predicted one. Faithfulness = area "
+            f"under the insertion curve − area under the deletion curve ({STEPS} steps, in points of probability); a "
+            "random pixel order scores about 0. Rank correlation: Spearman's ρ between each map and the map of the "
+            "same model with its middle layer re-randomised; near 1 means the map hardly depends on that layer."
+        ]
+
+    def figures(self, result) -> dict[str, Any]:
+        import plotly.graph_objects as go
+
+        from hqcnn.plots import apply_style
+
+        summary = charts.records(result.summary)
+        figs = {}
+        for metric, title, y_title in (
+            ("faithfulness", "Faithfulness of each attribution method (insertion − deletion area)", "faithfulness score"),
+            ("sanity_rank_correlation", "How alike each map stays when the middle layer is re-randomised",
+             "Spearman ρ, before vs after"),
+        ):  # fmt: skip
+            fig = go.Figure()
+            for model in (HYBRID, TWIN):
+                pts = [s for s in summary if s["model"] == model and f"{metric}_mean" in s]
+                fig.add_trace(
+                    go.Bar(
+                        x=[s["condition"] for s in pts],
+                        y=[s[f"{metric}_mean"] for s in pts],
+                        name=model,
+                        marker={"color": charts.colour(model), "pattern": {"shape": "" if model == HYBRID else "/"}},
+                        error_y=charts.error_bars(pts, metric, thickness=2),
+                        hovertemplate="%{x}: %{y:.3f}<extra>" + model + "</extra>",
+                    )
+                )
+            if metric == "faithfulness":
+                random = [s.get("random_faithfulness_mean") for s in summary]
+                charts.reference_line(fig, float(np.nanmean([r for r in random if r is not None] or [0.0])), "random order")
+            fig.update_layout(barmode="group")
+            apply_style(fig, f"{title} ({charts.ci_note(result)})", "attribution method", y_title)
+            figs[f"interpretability_{metric}"] = fig
+        figs["interpretability_difference"] = charts.difference_figure(
+            result, "Hybrid − classical twin faithfulness, per method", "faithfulness"
+        )
+        return figs
