@@ -71,7 +71,7 @@ preset_name = c2.radio(
 preset = presets[preset_name]
 study = ex.STUDIES[name]
 st.caption(f"**Question:** {study.question}")
-default_seeds = study.grid(preset).get("seeds", preset.seeds)
+default_seeds = study.default_seeds(preset)
 c3, c4, c5 = st.columns(3)
 seeds = c3.number_input(
     "Seeds",

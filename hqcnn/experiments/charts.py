@@ -34,6 +34,33 @@ def error_bars(points: Sequence[dict[str, Any]], metric: str, **style: Any) -> d
     }
 
 
+def grouped_bars(
+    fig: Any, summary: Sequence[dict[str, Any]], metric: str, models: Sequence[str], label: str, scale: float = 1.0,
+    text: bool = False,
+) -> None:
+    """One bar per condition for each model: the mean of `metric` × `scale` with its 95% CI (bars grouped)."""
+    import plotly.graph_objects as go
+
+    for model in models:
+        pts = [s for s in summary if s["model"] == model and f"{metric}_mean" in s]
+        if not pts:
+            continue
+        pts = [{**s, **{f"{metric}_{k}": scale * s[f"{metric}_{k}"] for k in ("mean", "ci_low", "ci_high")}} for s in pts]
+        fig.add_trace(
+            go.Bar(
+                x=[s["condition"] for s in pts],
+                y=[s[f"{metric}_mean"] for s in pts],
+                name=model,
+                marker={"color": colour(model), "pattern": {"shape": "" if model == HYBRID else "/"}},
+                error_y=error_bars(pts, metric, thickness=2),
+                text=[f"{s[f'{metric}_mean']:.3f}" for s in pts] if text else None,
+                textposition="inside",
+                hovertemplate=f"%{{x}}<br>{label} %{{y:.3f}}<extra>{model}</extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+
+
 def colour(model: str) -> str:
     from hqcnn.plots import OKABE_ITO
 

@@ -193,8 +193,9 @@ def _calibration(results: Results) -> Finding | None:
         f"{100 * ece[(TWIN, c.condition)]:.1f} points. {c.verdict}"
         for c in comps
     ]
-    scaled = res.table[res.table["temperature"].notna() & (res.table["condition"] != comps[0].condition)]
-    temperature = scaled.groupby("model")["temperature"].median()
+    from hqcnn.experiments.studies.calibration import SCALED
+
+    temperature = select(res.table, condition=SCALED).groupby("model")["temperature"].median()
     parts.append(
         f"Fitted temperatures (median): hybrid {temperature.get(HYBRID, float('nan')):.2f}, twin "
         f"{temperature.get(TWIN, float('nan')):.2f}; above 1 the validation images found the model over-confident, "

@@ -85,8 +85,12 @@ class Study:
         base = preset.base or preset.name
         return {**self.grids.get(base, self.grids["full"]), **preset.grids.get(self.name, {})}
 
+    def default_seeds(self, preset: Preset) -> int:
+        """How many seeds it runs under `preset` unless told otherwise."""
+        return self.grid(preset).get("seeds", preset.seeds)
+
     def seeds(self, config: ExperimentConfig, preset: Preset) -> list[int]:
-        return config.seed_list(self.grid(preset).get("seeds", preset.seeds))
+        return config.seed_list(self.default_seeds(preset))
 
     def tasks(self, config: ExperimentConfig, preset: Preset) -> list[Task]:
         raise NotImplementedError

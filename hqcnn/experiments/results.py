@@ -24,7 +24,7 @@ import pandas as pd
 from hqcnn.errors import HQCNNError
 from hqcnn.experiments.registry import STUDIES, Study
 from hqcnn.experiments.table import Comparison, summarize
-from hqcnn.experiments.tasks import _plain
+from hqcnn.experiments.tasks import plain
 
 ROOT = Path(__file__).resolve().parents[2]  # the project folder
 RUNS_ENV = "HQCNN_RUNS_DIR"  # folder that holds the experiment run folders (default runs/experiments)
@@ -99,7 +99,7 @@ class ExperimentResult:
     @property
     def rows(self) -> list[dict[str, Any]]:
         """The table as plain records (None where a column does not apply)."""
-        return _plain(self.table.astype(object).where(self.table.notna(), None).to_dict("records"))
+        return plain(self.table.astype(object).where(self.table.notna(), None).to_dict("records"))
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -131,13 +131,13 @@ class ExperimentResult:
             "executor": self.executor,
             "notes": self.notes,
             "rows": self.rows,
-            "summary": _plain(self.summary.to_dict("records")),
-            "comparisons": [_plain(c.to_dict()) for c in self.comparisons],
+            "summary": plain(self.summary.to_dict("records")),
+            "comparisons": [plain(c.to_dict()) for c in self.comparisons],
         }
 
     def json_text(self) -> str:
         """results.json as text."""
-        return json.dumps(_plain(self.to_json()), indent=2, allow_nan=False)
+        return json.dumps(plain(self.to_json()), indent=2, allow_nan=False)
 
     def csv_text(self) -> str:
         """results.csv as text: the tidy table."""

@@ -22,7 +22,7 @@ from hqcnn.experiments import executors
 from hqcnn.experiments.presets import MODEL_FLAGS, PRESETS, ExperimentConfig, Preset
 from hqcnn.experiments.registry import Task, get_study
 from hqcnn.experiments.results import ExperimentResult, _now, library_versions, table_of
-from hqcnn.experiments.tasks import Stopped, _plain
+from hqcnn.experiments.tasks import Stopped, plain
 
 Progress = Callable[[float, int, str], None]  # (tasks done, tasks in all, message)
 LOG_NAME = "tasks.jsonl"
@@ -37,7 +37,7 @@ class RunLog:
 
     def open(self, header: dict[str, Any], resume: bool) -> dict[str, list[dict[str, Any]]]:
         """Start the log, or with `resume` read the rows of the tasks it has (key → rows)."""
-        header = json.loads(json.dumps(_plain(header)))
+        header = json.loads(json.dumps(plain(header)))
         if not self.path.exists():
             if resume and not self.folder.exists():
                 raise HQCNNError(f"There is no run to resume in {self.folder}.")

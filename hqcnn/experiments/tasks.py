@@ -65,7 +65,7 @@ def run_task(task: Task, data: Any, stop: Any = None, report: StepReport | None 
     if outcome.result.stopped:
         raise Stopped
     rows = get_study(task.study).evaluate(task, outcome)
-    return [_plain(row) for row in rows]
+    return [plain(row) for row in rows]
 
 
 def base_row(task: Task, outcome: Any, **extra: Any) -> dict[str, Any]:
@@ -101,14 +101,14 @@ def metrics_row(task: Task, outcome: Any, metrics: dict[str, Any], **columns: An
     return row
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Plain Python values (numpy scalars become floats and ints; NaN becomes None)."""
     import numpy as np
 
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

@@ -37,5 +37,15 @@ def task(
     **columns: Any,
 ) -> Task:
     """A task of `study`, keyed by its condition, model and seed unless `key` is given."""
-    key = key or f"{columns.get('condition', '')}|{model.kind}|seed {seed}"
+    key = key or "|".join(part for part in (columns.get("condition", ""), model.kind, f"seed {seed}") if part)
     return Task(study.name, key, data, model, seed, Budget.of(config, preset), columns, options or {})
+
+
+def seed_pairs(study: Study, config: ExperimentConfig, preset: Preset, options: dict[str, Any] | None = None, **columns: Any) -> list[Task]:
+    """The tasks of a study that trains the hybrid and its twin once per seed, on the grid's training subset."""
+    per_class = study.grid(preset)["train_per_class"]
+    return [
+        task(study, config, preset, data_config(config, per_class, seed), model, seed, options, **columns)
+        for seed in study.seeds(config, preset)
+        for model in pair(config.model)
+    ]

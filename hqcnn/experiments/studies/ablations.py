@@ -122,26 +122,12 @@ class Ablations(Study):
 
         summary = charts.records(result.summary)
         fig = go.Figure()
-        for model in (HYBRID, BACKBONE, TWIN):
-            pts = [s for s in summary if s["model"] == model]
-            if pts:
-                fig.add_trace(
-                    go.Bar(
-                        x=[s["condition"] for s in pts],
-                        y=[s["accuracy_mean"] for s in pts],
-                        name=model,
-                        marker={"color": charts.colour(model), "pattern": {"shape": "" if model == HYBRID else "/"}},
-                        error_y=charts.error_bars(pts, "accuracy", thickness=2),
-                        text=[f"{s['accuracy_mean']:.3f}" for s in pts],
-                        textposition="inside",
-                        hovertemplate="%{x}<br>accuracy %{y:.3f}<extra>" + model + "</extra>",
-                    )
-                )
+        charts.grouped_bars(fig, summary, "accuracy", (HYBRID, BACKBONE, TWIN), "accuracy", text=True)
         fig.update_xaxes(categoryorder="array", categoryarray=[s["condition"] for s in summary])
         lows = [s["accuracy_ci_low"] for s in summary] or [0.5]
         fig.update_yaxes(range=[max(0.0, min(lows) - 0.1), 1.0])
         charts.reference_line(fig, mean_of(result.table, "majority_accuracy"), "majority-class baseline")
-        fig.update_layout(barmode="group", height=520)
+        fig.update_layout(height=520)
         apply_style(fig, f"Test accuracy of each variant ({charts.ci_note(result)})", "variant", "test accuracy")
         return {
             "ablations": fig,

@@ -13,7 +13,7 @@ from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order
 from hqcnn.experiments.tasks import metrics_row
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
 
 AS_TRAINED, SCALED = "as trained", "temperature-scaled on validation"
 _BINS = range(10)  # hqcnn.calibration.N_BINS equal-width confidence bins
@@ -32,13 +32,7 @@ class Calibration(Study):
     grids = {"quick": {"train_per_class": None}, "full": {"train_per_class": None}}
 
     def tasks(self, config, preset):
-        grid = self.grid(preset)
-        return [
-            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 key=f"{model.kind}|seed {seed}")
-            for seed in self.seeds(config, preset)
-            for model in pair(config.model)
-        ]  # fmt: skip
+        return seed_pairs(self, config, preset)
 
     def evaluate(self, task, outcome):
         from hqcnn import calibration as cal
@@ -119,20 +113,7 @@ class Calibration(Study):
             "accuracy in the bin",
         )
         bars = go.Figure()
-        for model in (HYBRID, TWIN):
-            pts = [s for s in summary if s["model"] == model and "ece_mean" in s]
-            scaled = [{**s, **{k: 100 * s[k] for k in ("ece_mean", "ece_ci_low", "ece_ci_high")}} for s in pts]
-            bars.add_trace(
-                go.Bar(
-                    x=[s["condition"] for s in scaled],
-                    y=[s["ece_mean"] for s in scaled],
-                    name=model,
-                    marker={"color": charts.colour(model), "pattern": {"shape": "" if model == HYBRID else "/"}},
-                    error_y=charts.error_bars(scaled, "ece", thickness=2),
-                    hovertemplate="%{x}<br>ECE %{y:.1f} points<extra>" + model + "</extra>",
-                )
-            )
-        bars.update_layout(barmode="group")
+        charts.grouped_bars(bars, summary, "ece", (HYBRID, TWIN), "ECE (points)", scale=100.0)
         apply_style(bars, f"Expected calibration error ({charts.ci_note(result)})", "condition", "ECE (points; 0 is perfect)")
         difference = charts.difference_figure(
             result, "Hybrid − classical twin calibration error", "ece",

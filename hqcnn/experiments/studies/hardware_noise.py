@@ -13,7 +13,7 @@ from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order, mean_of, se
 from hqcnn.experiments.tasks import metrics_row
 from hqcnn.noisy import noisy_predict_proba
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
 from .input_noise import noise_seed
 
 EXACT = "p = 0, exact"  # the noiseless circuit, the reference of every noisy condition
@@ -51,12 +51,7 @@ class HardwareNoise(Study):
             "images": grid["images"],
             "subset_seed": config.base_seed,
         }
-        return [
-            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 options=options, key=f"{model.kind}|seed {seed}")
-            for seed in self.seeds(config, preset)
-            for model in pair(config.model)
-        ]  # fmt: skip
+        return seed_pairs(self, config, preset, options)
 
     def evaluate(self, task, outcome):
         from hqcnn.metrics import classification_metrics

@@ -13,7 +13,7 @@ from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, NOISE_LABELS, TWIN, Comparison, compare, hybrid_vs_twin, mean_of, summarize
 from hqcnn.experiments.tasks import metrics_row
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
 
 _X_TITLES = {
     "gaussian": "noise standard deviation σ (pixel values 0–1)",
@@ -66,12 +66,7 @@ class InputNoise(Study):
     def tasks(self, config, preset):
         grid = self.grid(preset)
         levels = [("gaussian", s) for s in grid["gaussian"]] + [("salt_pepper", a) for a in grid["salt_pepper"]]
-        return [
-            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 options={"levels": levels}, key=f"{model.kind}|seed {seed}")
-            for seed in self.seeds(config, preset)
-            for model in pair(config.model)
-        ]  # fmt: skip
+        return seed_pairs(self, config, preset, {"levels": levels})
 
     def evaluate(self, task, outcome):
         from hqcnn.train import evaluate

@@ -16,23 +16,27 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from hqcnn.experiments import charts
 from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order
 from hqcnn.experiments.tasks import base_row
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
+
+if TYPE_CHECKING:
+    import torch
 
 STEPS = 20  # points of each deletion / insertion curve after the start
 
 
 def curve_areas(model: Any, x: torch.Tensor, order: np.ndarray, target: int, steps: int = STEPS) -> tuple[float, float]:
     """(deletion, insertion) areas under the target probability as pixels follow `order` (flat H·W indices)."""
+    import torch
+
     _, h, w = x.shape
     counts = [math.ceil(k * h * w / steps) for k in range(steps + 1)]
     masks = torch.zeros(steps + 1, h * w, dtype=torch.bool)
@@ -49,6 +53,8 @@ def curve_areas(model: Any, x: torch.Tensor, order: np.ndarray, target: int, ste
 
 def randomised_middle(model: Any, seed: int) -> Any:
     """A copy of `model` whose middle layer alone is random: uniform angles in [0, 2π), or a fresh initialisation."""
+    import torch
+
     other = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -80,14 +86,10 @@ class Interpretability(Study):
     def tasks(self, config, preset):
         grid = self.grid(preset)
         options = {"images": grid["images"], "methods": tuple(grid["methods"])}
-        return [
-            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 options=options, key=f"{model.kind}|seed {seed}")
-            for seed in self.seeds(config, preset)
-            for model in pair(config.model)
-        ]  # fmt: skip
+        return seed_pairs(self, config, preset, options)
 
     def evaluate(self, task, outcome):
+        import torch
         from scipy.stats import spearmanr
 
         from hqcnn.explain import ATTRIBUTIONS, attribute
@@ -155,22 +157,10 @@ class Interpretability(Study):
              "Spearman ρ, before vs after"),
         ):  # fmt: skip
             fig = go.Figure()
-            for model in (HYBRID, TWIN):
-                pts = [s for s in summary if s["model"] == model and f"{metric}_mean" in s]
-                fig.add_trace(
-                    go.Bar(
-                        x=[s["condition"] for s in pts],
-                        y=[s[f"{metric}_mean"] for s in pts],
-                        name=model,
-                        marker={"color": charts.colour(model), "pattern": {"shape": "" if model == HYBRID else "/"}},
-                        error_y=charts.error_bars(pts, metric, thickness=2),
-                        hovertemplate="%{x}: %{y:.3f}<extra>" + model + "</extra>",
-                    )
-                )
+            charts.grouped_bars(fig, summary, metric, (HYBRID, TWIN), y_title)
             if metric == "faithfulness":
                 random = [s.get("random_faithfulness_mean") for s in summary]
                 charts.reference_line(fig, float(np.nanmean([r for r in random if r is not None] or [0.0])), "random order")
-            fig.update_layout(barmode="group")
             apply_style(fig, f"{title} ({charts.ci_note(result)})", "attribution method", y_title)
             figs[f"interpretability_{metric}"] = fig
         figs["interpretability_difference"] = charts.difference_figure(

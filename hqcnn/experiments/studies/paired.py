@@ -14,7 +14,7 @@ from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, TWIN, Comparison, compare, hybrid_vs_twin
 from hqcnn.experiments.tasks import base_row
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
 
 _METRIC_NAMES = {"accuracy": "accuracy", "auc": "ROC-AUC", "f1": "F1", "generalisation_gap": "train−test gap"}
 
@@ -30,13 +30,7 @@ class Paired(Study):
     grids = {"quick": {"seeds": 5, "train_per_class": None}, "full": {"seeds": 10, "train_per_class": None}}
 
     def tasks(self, config, preset):
-        grid = self.grid(preset)
-        data = [(seed, data_config(config, grid["train_per_class"], seed)) for seed in self.seeds(config, preset)]
-        return [
-            task(self, config, preset, d, model, seed, condition="as configured")
-            for seed, d in data
-            for model in pair(config.model)
-        ]
+        return seed_pairs(self, config, preset, condition="as configured")
 
     def evaluate(self, task, outcome):
         from hqcnn.train import evaluate

@@ -17,7 +17,7 @@ from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, TWIN, compare, mean_of
 from hqcnn.experiments.tasks import base_row
 
-from ._common import data_config, pair, task
+from ._common import seed_pairs
 
 CONDITION = "the head's inputs"
 PROBE_TRAIN_IMAGES = 2000  # a seeded subset of the training images fits the probe (enough for ≤ 24 numbers)
@@ -71,13 +71,7 @@ class Representation(Study):
     grids = {"quick": {"train_per_class": None}, "full": {"train_per_class": None}}
 
     def tasks(self, config, preset):
-        grid = self.grid(preset)
-        return [
-            task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 condition=CONDITION)
-            for seed in self.seeds(config, preset)
-            for model in pair(config.model)
-        ]  # fmt: skip
+        return seed_pairs(self, config, preset, condition=CONDITION)
 
     def evaluate(self, task, outcome):
         data, model = outcome.data, outcome.result.model
