@@ -177,7 +177,7 @@ def _figure(result, metric: str, label: str) -> Any:
     n_eval = int(table["n_eval"].iloc[0])
     return apply_style(
         fig,
-        f"{label[:1].upper() + label[1:]} of the trained hybrid on a noisy quantum simulator ({n_eval} test images, "
+        f"{charts.upper_first(label)} of the trained hybrid on a noisy quantum simulator ({n_eval} test images, "
         f"{charts.ci_note(result)})",
         "depolarising probability p per qubit per layer",
         label,

@@ -70,7 +70,7 @@ class LowData(Study):
             )
             apply_style(
                 fig,
-                f"{label[:1].upper() + label[1:]} against training images per class ({charts.ci_note(result)})",
+                f"{charts.upper_first(label)} against training images per class ({charts.ci_note(result)})",
                 "training images per class (log scale)",
                 label,
             )
