@@ -27,6 +27,7 @@ import plotly.graph_objects as go  # noqa: E402
 
 from hqcnn import explain, plots  # noqa: E402
 from hqcnn.config import DataConfig  # noqa: E402
+from hqcnn.faithfulness import Faithfulness, faithfulness, randomised_middle, rank_correlation  # noqa: E402
 from hqcnn.imageio import MAX_UPLOAD_BYTES, image_to_model_input  # noqa: E402
 
 BY_INDEX, BY_CLASS, WRONG, UPLOAD = (
@@ -54,6 +55,18 @@ DEFAULTS: dict[str, Any] = {
     "method": "saliency",
     "target": PREDICTED,  # or a class number: a fixed class stays fixed from image to image
     "bloch": False,  # the Bloch spheres' expander is open
+    "randomised": False,  # the map of the model with its middle layer re-randomised is shown
+}
+# Fixed seeds: a rerun (a click elsewhere) shows the same random order and the same random layer.
+RANDOM_ORDER_SEED = 0
+RANDOMISED_SEED = 0
+QUOTED_SHARE = 0.2  # the point of the deletion curve the text quotes: the top fifth of the pixels
+# Faithfulness this far (points of probability) above or below the random order's counts as clearly
+# better or worse: on one image smaller gaps come and go with the random order drawn.
+CLEAR_MARGIN = 0.05
+MIDDLE = {  # the layer a model kind has in the middle, and what re-randomising it replaces
+    "hybrid": ("the circuit", "circuit's trained rotation angles"),
+    "classical": ("the twin layer", "twin layer's trained weights"),
 }
 
 
@@ -274,6 +287,101 @@ right.caption(
 )
 
 
+def _number(value: float) -> str:
+    """A score to two decimals with a true minus sign, and never "−0.00"."""
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text.replace("-", "−")
+
+
+def _faithfulness_text(f: Faithfulness, class_name: str) -> str:
+    """One map's faithfulness for this image, in words, with the random order beside every number."""
+    k = min(range(len(f.fractions)), key=lambda i: abs(f.fractions[i] - QUOTED_SHARE))
+    share, name, p = f"{100 * f.fractions[k]:.0f} %", md(class_name), explain.probability_text
+    margin = f.faithfulness - f.random_faithfulness
+    verdict = (
+        "better than a random order" if margin > CLEAR_MARGIN
+        else "worse than a random order" if margin < -CLEAR_MARGIN
+        else "about as well as a random order"
+    )  # fmt: skip
+    return (
+        f"**How faithful is this map for this image?** It ranks the pixels {verdict}. "
+        f"Deleting the {share} of pixels this map ranks highest (setting them to the average training image) "
+        f"takes the probability of '{name}' from {md(p(f.deletion_curve[0]))} to {md(p(f.deletion_curve[k]))}; "
+        f"deleting a random {share}: to {md(p(f.random_deletion_curve[k]))}. "
+        f"Deleting all the pixels step by step in the map's order, the probability averages {_number(f.deletion)} "
+        f"(area under the deletion curve; random order: {_number(f.random_deletion)}; lower is better). "
+        f"Adding them back to the average image in the map's order, it averages {_number(f.insertion)} "
+        f"(insertion area; random order: {_number(f.random_insertion)}; higher is better). "
+        f"**Faithfulness** (insertion − deletion area): **{_number(f.faithfulness)}**, against "
+        f"{_number(f.random_faithfulness)} for a random order; higher is more faithful."
+    )
+
+
+def _curves_figure(f: Faithfulness, class_name: str) -> go.Figure:
+    """The deletion and insertion curves behind the faithfulness figure, each beside its random order."""
+    share = [100 * v for v in f.fractions]
+    fig = go.Figure()
+    for label, curve, colour, dash, symbol in (
+        ("deleted, this map's order", f.deletion_curve, plots.OKABE_ITO[3], "solid", "circle"),
+        ("deleted, random order", f.random_deletion_curve, plots.OKABE_ITO[3], "dash", "circle-open"),
+        ("inserted, this map's order", f.insertion_curve, plots.OKABE_ITO[0], "solid", "triangle-up"),
+        ("inserted, random order", f.random_insertion_curve, plots.OKABE_ITO[0], "dash", "triangle-up-open"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=share,
+                y=list(curve),
+                name=label,
+                mode="lines+markers",
+                line={"color": colour, "dash": dash},  # dashes and markers, not colour alone, tell them apart
+                marker={"symbol": symbol, "size": 7},
+                hovertemplate=f"{label}<br>%{{x:.0f}} % of pixels: probability %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_layout(
+        height=500,
+        legend={"orientation": "h", "xref": "container", "x": 0, "yref": "container", "y": 0, "yanchor": "bottom"},
+    )
+    plots.apply_style(
+        fig,
+        "Pixels deleted or inserted<br>in this map's order",
+        "share of pixels deleted or inserted (%)",
+        f"probability of '{plots.plain([class_name])[0]}'",
+    )
+    fig.update_layout(margin={"b": 130})  # room for the legend under the axis title
+    return fig
+
+
+def _randomised_text(rho: float) -> str:
+    """What the map of the re-randomised copy says, in words."""
+    layer, weights = MIDDLE[kind]
+    if np.isnan(rho):
+        number = (
+            "The rank correlation between the two maps cannot be computed: one of them is the same value "
+            "everywhere (nothing stands out)."
+        )
+    else:
+        number = (
+            f"Spearman rank correlation between the two maps: **{_number(rho)}** (1: the same pixels in the same "
+            "order of importance; 0: unrelated; −1: the opposite order)."
+        )
+    return (
+        f"**Does the map depend on {layer}?** The map in the middle is the same method's, for a copy of this "
+        f"model whose {weights} were replaced by random values; everything else is kept (a fixed seed, so it "
+        "stays the same from run to run). "
+        f"{number} If the two maps look alike (a correlation near 1), the map does not depend on {layer}: "
+        f"it would look the same whatever {layer} had learned."
+    )
+
+
+def _randomised_model() -> Any:
+    """This model with its middle layer re-randomised, made once per model."""
+    if "randomised" not in entry:
+        entry["randomised"] = randomised_middle(model, RANDOMISED_SEED)
+    return entry["randomised"]
+
+
 @st.fragment
 def attribution_panel(x: Any, display: np.ndarray, image_id: tuple, predicted: int) -> None:
     """Reruns on its own when the method or the class changes: the rest of the page stays as it is."""
@@ -297,17 +405,52 @@ def attribution_panel(x: Any, display: np.ndarray, image_id: tuple, predicted: i
         format_func=lambda k: f"the predicted class ({labels[predicted]})" if k == PREDICTED else labels[k],
     )
     target = predicted if target == PREDICTED else int(target)
+    randomise = kind in MIDDLE and _bind(
+        st.toggle,
+        "randomised",
+        f"Show the map after re-randomising {MIDDLE[kind][0]}",
+        help="A sanity check: a map that does not change when this layer is random does not depend on it.",
+    )
     spec = explain.ATTRIBUTIONS[method]
-    title = f"{spec.label} for '{plots.plain([labels[target]])[0]}'"
+    class_name = labels[target]
+    title = f"{spec.label} for '{plots.plain([class_name])[0]}'"
+
+    def explained() -> dict[str, Any]:
+        raw = explain.attribute(model, x, target, method)
+        measured = faithfulness(model, x, raw, target, RANDOM_ORDER_SEED)
+        return {
+            "map": raw,
+            "overlay": plots.saliency_overlay(display, explain.normalise_map(raw), title),
+            "faithfulness": measured,
+            "curves": _curves_figure(measured, class_name),
+        }
+
+    def randomised(raw: np.ndarray) -> dict[str, Any]:
+        again = explain.attribute(_randomised_model(), x, target, method)
+        heading = f"After re-randomising {MIDDLE[kind][0]}:<br>{title}"
+        return {
+            "overlay": plots.saliency_overlay(display, explain.normalise_map(again), heading),
+            "rho": rank_correlation(raw, again),
+        }
+
     with user_errors(stop=False), st.spinner(f"Computing {spec.label}…"):
-        overlay = _memo(
-            (trained.key, "attribution", image_id, method, target),
-            lambda: plots.saliency_overlay(
-                display, explain.normalise_map(explain.attribute(model, x, target, method)), title
-            ),
+        shown = _memo((trained.key, "attribution", image_id, method, target), explained)
+        columns = st.columns(3 if randomise else 2)
+        columns[0].plotly_chart(shown["overlay"], key="saliency")
+        columns[0].caption(spec.description)
+        if randomise:
+            with columns[1], user_errors(stop=False), st.spinner(f"Re-randomising {MIDDLE[kind][0]}…"):
+                again = _memo((trained.key, "randomised", image_id, method, target), lambda: randomised(shown["map"]))
+                st.plotly_chart(again["overlay"], key="saliency_randomised")
+                st.markdown(_randomised_text(again["rho"]))
+        columns[-1].plotly_chart(shown["curves"], key="faithfulness_curves")
+        st.markdown(_faithfulness_text(shown["faithfulness"], class_name))
+        st.caption(
+            "A single-image figure: one image and one random pixel order, so it can be off either way. "
+            "The interpretability study on the Experiments page measures faithfulness (and the re-randomising "
+            "check) over many test images and trainings."
         )
-        st.plotly_chart(overlay, key="saliency")
-    st.caption(spec.description)
+        st.page_link("pages/5_Experiments.py", label="Experiments: the interpretability study", icon="➡️")
 
 
 st.subheader("Which pixels mattered?")

@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import plots
 from hqcnn.data import load_arrays, prepare_split
-from hqcnn.explain import ATTRIBUTIONS, bloch_vectors, misclassified, predict_one, probability_text
+from hqcnn.explain import ATTRIBUTIONS, attribute, bloch_vectors, misclassified, predict_one, probability_text
+from hqcnn.faithfulness import STEPS, faithfulness, randomised_middle, rank_correlation
 from hqcnn.train import run
 from tests.conftest import quick_config
 from ui.text import md
@@ -332,3 +334,120 @@ def test_the_prediction_caption_is_the_models_own_and_honest(hybrid):
     caption = prediction_caption(at)
     assert caption.startswith(own_prediction(hybrid, 0)) and caption.endswith("not a diagnosis.")
     assert "100" not in caption
+
+
+# --- how faithful each map is, and the map of the re-randomised middle layer ---------------------
+
+FAITHFUL = "**How faithful is this map for this image?**"
+CURVES = "Pixels deleted or inserted<br>in this map's order"
+
+
+def faithfulness_text(at: AppTest) -> str:
+    (text,) = [m.value for m in at.markdown if m.value.startswith(FAITHFUL)]
+    return text
+
+
+def score(value: float) -> str:
+    """A score as the page writes it: two decimals and a true minus sign."""
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text.replace("-", "−")
+
+
+def test_every_map_shows_how_faithful_it_is_for_this_image(hybrid):
+    at = open_explain({HYBRID: hybrid})
+    at.number_input(key="explain_index").set_value(2).run()
+    x = _test_x(hybrid)[2:3]
+    target = predict_one(hybrid.model, x).label_index
+    name = hybrid.meta.label_names[target]
+    for method in ATTRIBUTIONS:
+        at.selectbox(key="explain_method").set_value(method).run()
+        assert_clean(at)
+        expected = faithfulness(hybrid.model, x, attribute(hybrid.model, x, target, method), target, seed=0)
+        text = faithfulness_text(at)
+        quoted = round(0.2 * STEPS)  # the text quotes the top fifth of the pixels
+        assert "Deleting the 20 % of pixels this map ranks highest" in text and f"'{md(name)}'" in text
+        assert (
+            f"from {md(probability_text(expected.deletion_curve[0]))} "
+            f"to {md(probability_text(expected.deletion_curve[quoted]))}; "
+            f"deleting a random 20 %: to {md(probability_text(expected.random_deletion_curve[quoted]))}"
+        ) in text
+        assert f"averages {score(expected.deletion)} (area under the deletion curve; random order: " in text
+        assert f"random order: {score(expected.random_deletion)}; lower is better" in text
+        assert f"it averages {score(expected.insertion)} (insertion area; random order: " in text
+        assert (
+            f"**{score(expected.faithfulness)}**, against {score(expected.random_faithfulness)} for a random order"
+            in text
+        )
+        captions = [c.value for c in at.caption]
+        assert any(c.startswith("A single-image figure") and "Experiments page" in c for c in captions)
+        curves = chart_spec(at, CURVES)
+        assert curves["layout"]["xaxis"]["title"]["text"] == "share of pixels deleted or inserted (%)"
+        assert curves["layout"]["yaxis"]["title"]["text"] == f"probability of '{name}'"
+        np.testing.assert_allclose(curves["data"][0]["y"], expected.deletion_curve)
+        np.testing.assert_allclose(curves["data"][1]["y"], expected.random_deletion_curve)
+        assert [trace["name"] for trace in curves["data"]] == [
+            "deleted, this map's order",
+            "deleted, random order",
+            "inserted, this map's order",
+            "inserted, random order",
+        ]
+    at.selectbox(key="explain_target").set_value(1 - target).run()  # the other class: its own figures
+    expected = faithfulness(hybrid.model, x, attribute(hybrid.model, x, 1 - target, "occlusion"), 1 - target, seed=0)
+    assert f"'{md(hybrid.meta.label_names[1 - target])}'" in faithfulness_text(at)
+    assert f"**{score(expected.faithfulness)}**" in faithfulness_text(at)
+
+
+def randomised_text(at: AppTest) -> str:
+    (text,) = [m.value for m in at.markdown if m.value.startswith("**Does the map depend on")]
+    return text
+
+
+@pytest.mark.parametrize(("which", "layer"), [(HYBRID, "the circuit"), (TWIN, "the twin layer")])
+def test_the_toggle_shows_the_map_after_re_randomising_the_middle_layer(which, layer, hybrid, twin):
+    trained = {HYBRID: hybrid, TWIN: twin}[which]
+    before = {k: v.clone() for k, v in trained.model.state_dict().items()}
+    at = open_explain({which: trained})
+    toggle = at.toggle(key="explain_randomised")
+    assert toggle.label == f"Show the map after re-randomising {layer}" and not toggle.value
+    assert not any(t.startswith("After re-randomising") for t in chart_titles(at))
+    at.selectbox(key="explain_method").set_value("gradcam").run()
+    toggle.set_value(True).run()
+    assert_clean(at)
+
+    x = _test_x(trained)[0:1]
+    target = predict_one(trained.model, x).label_index
+    name = trained.meta.label_names[target]
+    assert f"After re-randomising {layer}:<br>Grad-CAM for '{name}'" in chart_titles(at)
+    assert attribution_title(at) == f"Grad-CAM for '{name}'"  # the real map stays beside it
+    real = attribute(trained.model, x, target, "gradcam")
+    again = attribute(randomised_middle(trained.model, seed=0), x, target, "gradcam")
+    rho = rank_correlation(real, again)
+    text = randomised_text(at)
+    assert text.startswith(f"**Does the map depend on {layer}?**")
+    if np.isnan(rho):
+        assert "cannot be computed" in text
+    else:
+        assert f"Spearman rank correlation between the two maps: **{score(rho)}**" in text
+    assert f"If the two maps look alike (a correlation near 1), the map does not depend on {layer}" in text
+    assert faithfulness_text(at)  # the real map's faithfulness is still shown
+
+    # Stable: another image and back gives the same map and number; the model itself is untouched.
+    shown = chart_spec(at, f"After re-randomising {layer}:<br>Grad-CAM for '{name}'")
+    at.number_input(key="explain_index").set_value(1).run()
+    at.number_input(key="explain_index").set_value(0).run()
+    assert_clean(at)
+    assert at.toggle(key="explain_randomised").value
+    assert randomised_text(at) == text
+    assert chart_spec(at, f"After re-randomising {layer}:<br>Grad-CAM for '{name}'") == shown
+    assert all(torch.equal(before[k], v) for k, v in trained.model.state_dict().items())
+
+    at.toggle(key="explain_randomised").set_value(False).run()
+    assert_clean(at)
+    assert not any(t.startswith("After re-randomising") for t in chart_titles(at))
+    assert not [m for m in at.markdown if m.value.startswith("**Does the map depend on")]
+
+
+def test_a_model_without_a_middle_layer_has_no_toggle(small_pneumonia):
+    backbone = TrainedModel.from_outcome(run(quick_config(kind="backbone", epochs=1), data=small_pneumonia))
+    at = open_explain({HYBRID: backbone})
+    assert not at.toggle and faithfulness_text(at)

@@ -9,14 +9,13 @@ Both are compared with a random order. Score = insertion − deletion area (high
 Sanity check (Adebayo et al. 2018), only possible here: re-randomise the middle layer alone (the
 circuit's angles for the hybrid, the twin layer's weights for the twin) and take the rank
 correlation of each map before and after. A map that barely changes does not depend on that layer.
+
+Both measures are `hqcnn.faithfulness`'s, which the Explain page shows for a single image.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,48 +23,12 @@ from hqcnn.experiments import charts
 from hqcnn.experiments.registry import Study, register
 from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order
 from hqcnn.experiments.tasks import base_row
+from hqcnn.faithfulness import STEPS, curve_areas, faithfulness, randomised_middle, rank_correlation
 
 from ._common import seed_pairs
 
-if TYPE_CHECKING:
-    import torch
-
-STEPS = 20  # points of each deletion / insertion curve after the start
-
-
-def curve_areas(model: Any, x: torch.Tensor, order: np.ndarray, target: int, steps: int = STEPS) -> tuple[float, float]:
-    """(deletion, insertion) areas under the target probability as pixels follow `order` (flat H·W indices)."""
-    import torch
-
-    _, h, w = x.shape
-    counts = [math.ceil(k * h * w / steps) for k in range(steps + 1)]
-    masks = torch.zeros(steps + 1, h * w, dtype=torch.bool)
-    for k, n in enumerate(counts):
-        masks[k, torch.as_tensor(order[:n], dtype=torch.long)] = True
-    masks = masks.view(steps + 1, 1, h, w)
-    deleted = torch.where(masks, torch.zeros(()), x.unsqueeze(0))  # 0 = the training mean after normalisation
-    inserted = torch.where(masks, x.unsqueeze(0), torch.zeros(()))
-    with torch.no_grad():
-        probs = torch.softmax(model(torch.cat([deleted, inserted])), dim=1)[:, target].double().numpy()
-    fractions = np.array(counts) / (h * w)
-    return float(np.trapezoid(probs[: steps + 1], fractions)), float(np.trapezoid(probs[steps + 1 :], fractions))
-
-
-def randomised_middle(model: Any, seed: int) -> Any:
-    """A copy of `model` whose middle layer alone is random: uniform angles in [0, 2π), or a fresh initialisation."""
-    import torch
-
-    other = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        if other.cfg.kind == "hybrid":
-            other.middle.weights.copy_(torch.rand(other.middle.weights.shape, generator=generator) * 2 * math.pi)
-        else:
-            torch.manual_seed(seed)
-            for layer in other.middle.modules():
-                if hasattr(layer, "reset_parameters"):
-                    layer.reset_parameters()
-    return other.eval()
+# The measures themselves live in hqcnn.faithfulness, shared with the Explain page.
+__all__ = ["STEPS", "Interpretability", "curve_areas", "faithfulness", "randomised_middle", "rank_correlation"]
 
 
 @register
@@ -90,7 +53,6 @@ class Interpretability(Study):
 
     def evaluate(self, task, outcome):
         import torch
-        from scipy.stats import spearmanr
 
         from hqcnn.explain import ATTRIBUTIONS, attribute
 
@@ -106,13 +68,12 @@ class Interpretability(Study):
                 with torch.no_grad():
                     target = int(model(x.unsqueeze(0)).argmax())
                 saliency = attribute(model, x, target, method)
-                deletion, insertion = curve_areas(model, x, np.argsort(-saliency, axis=None, kind="stable"), target)
-                r_deletion, r_insertion = curve_areas(model, x, rng.permutation(saliency.size), target)
-                again = attribute(random_model, x, target, method)
-                with warnings.catch_warnings():  # a constant map (e.g. Grad-CAM of nothing) has no rank: skipped
-                    warnings.simplefilter("ignore")
-                    rank = spearmanr(saliency.ravel(), again.ravel()).statistic
-                for key, value in zip(scores, (deletion, insertion, r_deletion, r_insertion, rank), strict=True):
+                # The random orders come from the task's one generator, image after image.
+                f = faithfulness(model, x, saliency, target, rng)
+                # A constant map (e.g. Grad-CAM of nothing) has no rank: nan, skipped in the mean.
+                rank = rank_correlation(saliency, attribute(random_model, x, target, method))
+                values = (f.deletion, f.insertion, f.random_deletion, f.random_insertion, rank)
+                for key, value in zip(scores, values, strict=True):
                     scores[key].append(float(value))
             mean = {k: float(np.nanmean(v)) if not np.isnan(v).all() else float("nan") for k, v in scores.items()}
             row = base_row(task, outcome, condition=ATTRIBUTIONS[method].label, method=method, n_explained=len(chosen))
