@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from hqcnn.config import ENCODINGS, ENTANGLERS, ModelConfig
+from hqcnn.config import DEPTH_RANGE, ENCODINGS, ENTANGLERS, ModelConfig
 from ui import state
 from ui.common import user_errors
 from ui.sidebar import render as render_sidebar
@@ -50,6 +50,85 @@ def parameter_rows(config: ModelConfig, in_channels: int, n_classes: int) -> dic
         "hybrid": count_parameters(config, in_channels, n_classes).to_dict(),
         "classical twin": count_parameters(replace(config, kind="classical"), in_channels, n_classes).to_dict(),
     }
+
+
+# Keyed by the circuit's shape, like circuit_view: the estimate depends on nothing else.
+@st.cache_data(show_spinner=False, max_entries=512)
+def circuit_measures(n_qubits: int, depth: int, n_features: int, entangler: str, encoding: str) -> dict:
+    """Expressibility and entangling capability of one circuit shape, with their references."""
+    from hqcnn import expressibility
+    from hqcnn.circuit import CircuitSpec
+
+    p = expressibility.properties(CircuitSpec(n_qubits, depth, n_features, entangler, encoding))
+    return {
+        "expressibility": p.expressibility,
+        "idle": p.idle_expressibility,
+        "q": p.entangling_capability,
+        "haar_q": p.haar_entangling_capability,
+        "samples": p.samples,
+        "pairs": p.samples * expressibility.NEIGHBOURS,
+    }
+
+
+def expressibility_text(value: float) -> str:
+    """An expressibility estimate as shown: below 0.001 the samples cannot tell it from Haar-random (0)."""
+    return f"{value:.3f}" if value >= 0.0005 else "< 0.001"
+
+
+def measures_chart(sweep: dict[str, list[dict]], depths: list[int], chosen: int, n_qubits: int):
+    """Expressibility and Q of each depth, this entangler beside none, with the Haar and idle references."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from hqcnn.plots.style import OKABE_ITO, apply_style
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16)
+    styles = {0: ("solid", "circle"), 1: ("dash", "square")}
+    for i, (entangler, rows) in enumerate(sweep.items()):
+        dash, symbol = styles[i]
+        name = f"entangler {entangler}" + (" (this circuit)" if i == 0 else "")
+        for col, key in ((1, "expressibility"), (2, "q")):
+            fig.add_trace(
+                go.Scatter(
+                    x=depths,
+                    # The log axis cannot show 0: an estimate at the floor is drawn at 1e-5.
+                    y=[max(r[key], 1e-5) if col == 1 else r[key] for r in rows],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line={"color": OKABE_ITO[i], "dash": dash},
+                    marker={"symbol": symbol, "size": 8},
+                ),
+                row=1,
+                col=col,
+            )
+    first = next(iter(sweep.values()))
+    references = (
+        (1, f"idle circuit: {first[0]['idle']:,.0f}", first[0]["idle"]),
+        (2, f"Haar-random: {first[0]['haar_q']:.3f}", first[0]["haar_q"]),
+    )
+    for col, label, value in references:
+        fig.add_hline(
+            y=value,
+            row=1,
+            col=col,
+            line={"color": "#666666", "dash": "dot"},
+            annotation_text=label,
+            annotation_position="bottom right" if col == 1 else "top left",
+        )
+    for col in (1, 2):
+        fig.add_vline(x=chosen, row=1, col=col, line={"color": "#BBBBBB", "width": 1})
+    apply_style(fig, f"Across depths, {n_qubits} qubits (grey line: the chosen depth)", None, None)
+    fig.update_xaxes(title_text="Circuit depth (layers)", dtick=1)
+    fig.update_yaxes(title_text="Expressibility (KL, log scale)", type="log", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(title_text="Entangling capability Q", range=[-0.02, 1.02], row=1, col=2)
+    fig.update_layout(
+        height=420,
+        legend={"orientation": "h", "xref": "container", "x": 0.0, "yref": "container", "y": 0.0, "yanchor": "bottom"},
+        margin={"b": 110},
+    )
+    return fig
 
 
 def sentence(text: str) -> str:
@@ -207,6 +286,63 @@ st.markdown(
     )
 )
 
+
+st.subheader("Expressibility and entangling capability")
+DEPTHS = list(range(DEPTH_RANGE[0], DEPTH_RANGE[1] + 1))
+with st.spinner("Estimating over random parameters…"):
+    # This entangler first, then none (once, when it is this circuit's) for the comparison.
+    sweep = {
+        ent: [circuit_measures(config.n_qubits, d, config.n_features, ent, config.encoding) for d in DEPTHS]
+        for ent in dict.fromkeys([config.entangler, "none"])
+    }
+here = sweep[config.entangler][DEPTHS.index(config.depth)]
+bare = sweep["none"][DEPTHS.index(config.depth)]
+n_states = 2**config.n_qubits
+m1, m2 = st.columns(2)
+m1.metric(
+    "Expressibility (lower = more expressive)",
+    expressibility_text(here["expressibility"]),
+    help="Kullback–Leibler divergence between this circuit's distribution of state overlaps and that of "
+    "Haar-random states: 0 for states spread as evenly as possible.",
+)
+m2.metric(
+    "Entangling capability (Meyer–Wallach Q)",
+    f"{here['q']:.3f}",
+    help="The mean Meyer–Wallach measure of the circuit's states: 0 for product states, 1 for a GHZ state.",
+)
+if config.entangler == "none":
+    bare_expr = "this circuit is already the one without entanglers"
+    bare_q = "this circuit has none: its states are products of one-qubit states, so Q is 0"
+else:
+    bare_expr = f"the same circuit without entanglers (entangler none): {expressibility_text(bare['expressibility'])}"
+    bare_q = f"without entanglers: {bare['q']:.3f} (product states have Q = 0)"
+st.markdown(
+    f"""
+**Expressibility** asks how evenly the circuit's states cover all the states {config.n_qubits} qubits can hold.
+Draw two sets of parameters at random, compute how much the two states overlap (their fidelity |⟨ψ|φ⟩|²), repeat
+many times, and compare the histogram of overlaps (75 bins) with that of Haar-random states, which are spread
+as evenly as possible, by the Kullback–Leibler divergence.
+- This circuit: **{expressibility_text(here["expressibility"])}**; Haar-random states: 0; {bare_expr}; the idle circuit (every
+  state the same, the largest value possible): {here["idle"]:.1f}, that is (N − 1)·ln 75 with N = 2ⁿ = {n_states}
+  (n = {config.n_qubits} qubits).
+
+**Entangling capability** is the mean Meyer–Wallach measure Q of the circuit's states, Q = 2(1 − the mean
+purity Tr ρ² of one qubit's own state): 0 when every qubit is on its own (a product state), 1 for a GHZ state.
+- This circuit: **{here["q"]:.3f}**; Haar-random states of {config.n_qubits} qubits:
+  (N − 2)/(N + 1) = {here["haar_q"]:.3f} with N = {n_states}; {bare_q}.
+"""
+)
+st.plotly_chart(measures_chart(sweep, DEPTHS, config.depth, config.n_qubits), key="measures_chart")
+st.caption(
+    f"Estimated from {here['samples']:,} random states ({here['pairs']:,} overlaps), drawn as the model can reach "
+    "them: every encoded angle uniform in (0, π), the range the backbone's features are mapped to, every trainable "
+    "angle uniform over a full turn, as at initialisation; values below about 0.001 are as close to Haar-random as this many samples can tell. "
+    "These are properties of the circuit alone, not of your trained model, whose angles come from the images and "
+    "from training; and a more expressive or more entangling circuit is not thereby more accurate (very expressive "
+    "circuits are also harder to train: Holmes et al., PRX Quantum 3, 010313, 2022). References: Sim, Johnson & "
+    "Aspuru-Guzik, Adv. Quantum Technol. 2, 1900070 (2019), arXiv:1905.10876; Meyer & Wallach, J. Math. Phys. 43, "
+    "4273 (2002); Brennen, Quantum Inf. Comput. 3, 619 (2003)."
+)
 
 st.subheader("Size of the model")
 STAGE_NAMES = {

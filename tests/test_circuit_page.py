@@ -160,6 +160,41 @@ def test_page_counts_are_the_formula():
         assert [int(v.replace(",", "")) for v in table[column]] == list(expected.values())
 
 
+@pytest.mark.parametrize("entangler", ["chain", "none"])
+def test_page_shows_expressibility_and_entangling_capability(entangler):
+    from hqcnn import expressibility
+    from tests.test_plots import check_house_rules
+
+    at = open_circuit(n_qubits=3, depth=2, n_features=6, entangler=entangler, encoding="layered")
+    here = expressibility.properties(CircuitSpec(3, 2, 6, entangler, "layered"))
+    bare = expressibility.properties(CircuitSpec(3, 2, 6, "none", "layered"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Expressibility (lower = more expressive)"] == f"{here.expressibility:.3f}"
+    assert metrics["Entangling capability (Meyer–Wallach Q)"] == f"{here.entangling_capability:.3f}"
+    words = next(m.value for m in at.markdown if "**Entangling capability**" in m.value)
+    assert "Haar-random states: 0" in words
+    assert f"(N − 2)/(N + 1) = {6 / 9:.3f} with N = 8" in words  # Q of Haar states, 3 qubits
+    assert f"{7 * math.log(75):.1f}, that is (N − 1)·ln 75 with N = 2ⁿ = 8" in words  # the idle circuit's
+    if entangler == "none":
+        assert "already the one without entanglers" in words and "so Q is 0" in words
+        assert here.entangling_capability == pytest.approx(0, abs=1e-12)
+    else:
+        assert f"without entanglers (entangler none): {bare.expressibility:.3f}" in words
+        assert "without entanglers: 0.000 (product states have Q = 0)" in words
+    notes = page_text(at)
+    assert "properties of the circuit alone, not of your trained model" in notes
+    assert "not thereby more accurate" in notes and "arXiv:1905.10876" in notes
+    chart = next(c for c in at.get("plotly_chart") if "Across depths" in c.proto.spec)
+    import plotly.io
+
+    fig = plotly.io.from_json(chart.proto.spec)
+    check_house_rules(fig)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert len(lines) == (2 if entangler == "none" else 4)  # both measures, this entangler (and none)
+    assert list(lines[0].x) == list(range(1, 9))  # every depth the app offers
+    assert lines[0].y[1] == pytest.approx(here.expressibility)
+
+
 # --- OpenQASM of a trained model ----------------------------------------------------------------
 
 
