@@ -33,3 +33,7 @@ class ImageError(HQCNNError):
 
 class TrainingError(HQCNNError):
     """Training could not go on (for example the loss became NaN)."""
+
+
+class MissingPackageError(HQCNNError):
+    """An optional package that a feature needs is not installed."""

@@ -144,6 +144,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     config = _config(args)
     torch.set_num_threads(config.threads)  # here, on the main thread, for the local executor's trainings
     for name in list(STUDIES) if args.name == "all" else [args.name]:
+        reason = STUDIES[name].unavailable(config) if args.name == "all" else None
+        if reason:  # one missing optional package must not stop the other studies
+            print(f"Skipping {STUDIES[name].title}: {reason}", file=sys.stderr)
+            continue
         folder = _folder(args, name)
         result = _run_with_bar(name, args, config, folder)
         if args.json:

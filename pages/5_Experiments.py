@@ -107,8 +107,11 @@ st.caption(
 )
 
 available = ensure_dataset(values["dataset"])
+cannot_run = study.unavailable(ex.ExperimentConfig(dataset=values["dataset"], model=model))
+if cannot_run:  # said before Run, not after the trainings
+    st.warning(cannot_run)
 b1, b2, _ = st.columns([1, 1, 4])
-if b1.button("Run", type="primary", disabled=running or not available, key="exp_run"):
+if b1.button("Run", type="primary", disabled=running or not available or bool(cannot_run), key="exp_run"):
     with user_errors():
         config = ex.ExperimentConfig(
             dataset=values["dataset"],

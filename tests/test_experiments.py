@@ -32,6 +32,7 @@ TINY = ex.Preset(
         "low_data": {"sizes": (5, 20)},
         "input_noise": {"train_per_class": 20, "gaussian": (0.0, 0.2), "salt_pepper": (0.0, 0.1)},
         "hardware_noise": {"train_per_class": 20, "depolarizing": (0.0, 0.05), "shots": (None, 100), "images": 60},
+        "device_noise": {"train_per_class": 20, "backends": ("fake_manila",), "shots": (100, 1000), "images": 60},
         "param_efficiency": {"train_per_class": 20, "circuit_sizes": ((2, 1),), "widths": ((4, 8),)},
         "ablations": {"train_per_class": 20, "variants": ("baseline", "no_circuit", "depth_2", "twin")},
         "paired": {"train_per_class": 20, "seeds": 2},
@@ -61,6 +62,7 @@ EXPECTED_ROWS = {
     "low_data": 2 * 2 * 2,  # sizes × seeds × models
     "input_noise": 2 * 2 * 4,  # seeds × models × (2 Gaussian + 2 salt-and-pepper levels)
     "hardware_noise": 2 * (2 + 2 * 2),  # seeds × (as trained + twin + p × shots)
+    "device_noise": 2 * (2 + 2 * 2),  # seeds × (as trained + twin + (noiseless, Manila) × shots)
     "param_efficiency": 2 * 2 * 2,  # conditions × seeds × models
     "ablations": 2 * 4,  # seeds × (baseline, no circuit, depth 2, twin); the baseline has depth 1
     "paired": 2 * 2,
@@ -72,7 +74,7 @@ EXPECTED_ROWS = {
 
 def test_the_registry_lists_every_study_in_menu_order():
     assert list(ex.STUDIES) == [
-        "low_data", "input_noise", "hardware_noise", "param_efficiency", "ablations", "paired", "calibration",
+        "low_data", "input_noise", "hardware_noise", "device_noise", "param_efficiency", "ablations", "paired", "calibration",
         "representation", "interpretability",
     ]  # fmt: skip
     for study in ex.STUDIES.values():
@@ -181,6 +183,31 @@ def test_hardware_rows_show_exact_equals_model(results):
     assert set(ex.table.select(table, simulator="default.mixed")["shots"]) == {"exact", "100 shots"}
     noisy = [c for c in results["hardware_noise"].comparisons if c.tag == "hardware"]
     assert {(c.extra["p"], c.extra["shots"]) for c in noisy} == {(0.05, "exact"), (0.0, "100 shots"), (0.05, "100 shots")}
+
+
+def test_device_rows_carry_the_transpiled_circuit_and_feed_the_hardware_claim(results):
+    result = results["device_noise"]
+    table = result.table
+    devices = ex.table.select(table, simulator="qiskit-aer")
+    assert set(devices["backend"]) == {"ideal", "fake_manila"} and set(devices["x"]) == {100, 1000}
+    manila, ideal = (ex.table.select(devices, backend=b) for b in ("fake_manila", "ideal"))
+    # A 3-qubit ring fits Manila's line only with SWAPs; the noiseless circuit is as written.
+    assert (manila["two_qubit_gates"] > 3).all() and (ideal["two_qubit_gates"] == 3).all()
+    assert manila["cx_error"].between(0, 0.1).all() and ideal["cx_error"].isna().all()
+    assert {(c.extra["backend"], c.extra["shots"]) for c in result.comparisons if c.tag == "device"} == {
+        ("ideal", 100), ("ideal", 1000), ("fake_manila", 100), ("fake_manila", 1000)
+    }
+    assert set(ex.figures(result)) == {"device_noise_accuracy", "device_noise_auc"}
+    assert any("IBM Manila" in note and "two-qubit gates" in note for note in result.notes)
+    # Table 2's hardware row: decided by the depolarising study's strongest noise and Manila at 1000 shots.
+    row = next(r for r in ex.table2(results) if r["claim"].endswith("noisy quantum hardware"))
+    assert "Device noise" in row["source"] and "Quantum hardware noise" in row["source"]
+    assert "IBM Manila" in row["verdict"]
+    finding = next(c for c in ex.CLAIMS if c.key == "hardware").judge(results)
+    assert [c.tag for c in finding.comparisons] == ["hardware", "device"]
+    assert finding.comparisons[1].extra == {"backend": "fake_manila", "shots": 1000}
+    alone = next(r for r in ex.table2({"device_noise": result}) if r["claim"].endswith("noisy quantum hardware"))
+    assert alone["status"] != ex.NOT_MEASURED and "Quantum hardware" not in alone["source"]
 
 
 def test_same_preset_and_seed_give_the_same_table(results):

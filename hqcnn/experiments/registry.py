@@ -92,6 +92,10 @@ class Study:
     def seeds(self, config: ExperimentConfig, preset: Preset) -> list[int]:
         return config.seed_list(self.default_seeds(preset))
 
+    def unavailable(self, config: ExperimentConfig) -> str | None:
+        """Why this study cannot run with `config` on this machine, in words (None: it can)."""
+        return None
+
     def tasks(self, config: ExperimentConfig, preset: Preset) -> list[Task]:
         raise NotImplementedError
 

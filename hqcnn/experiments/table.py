@@ -32,6 +32,7 @@ CONDITION_COLUMNS = (
     "p",
     "shots",
     "simulator",
+    "backend",
     "family",
     "group",
     "variant",

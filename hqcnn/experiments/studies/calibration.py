@@ -22,7 +22,7 @@ _BINS = range(10)  # hqcnn.calibration.N_BINS equal-width confidence bins
 @register
 class Calibration(Study):
     name = "calibration"
-    order = 7
+    order = 8
     title = "Calibration"
     question = "When the hybrid says 80%, is it right 80% of the time, and more often than its twin?"
     claims = ("calibration",)

@@ -34,7 +34,7 @@ __all__ = ["STEPS", "Interpretability", "curve_areas", "faithfulness", "randomis
 @register
 class Interpretability(Study):
     name = "interpretability"
-    order = 9
+    order = 10
     title = "Interpretability"
     question = "Are the hybrid's attribution maps more faithful than its twin's, and do they depend on the circuit?"
     claims = ("interpretability",)

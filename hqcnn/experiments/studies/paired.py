@@ -22,7 +22,7 @@ _METRIC_NAMES = {"accuracy": "accuracy", "auc": "ROC-AUC", "f1": "F1", "generali
 @register
 class Paired(Study):
     name = "paired"
-    order = 6
+    order = 7
     title = "Paired comparison"
     question = "Over many seeds, is the hybrid better than its twin: accuracy, AUC, generalisation, training cost?"
     claims = ("features", "generalisation", "cost")

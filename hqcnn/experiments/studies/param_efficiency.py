@@ -31,7 +31,7 @@ def size_conditions(base: ModelConfig, grid: dict[str, Any]) -> list[tuple[str, 
 @register
 class ParamEfficiency(Study):
     name = "param_efficiency"
-    order = 4
+    order = 5
     title = "Parameter efficiency"
     question = "For a given number of trainable parameters, which model is more accurate?"
     claims = ("parameters",)

@@ -61,7 +61,7 @@ def head_inputs(model: Any, x: Any, batch_size: int = 512) -> np.ndarray:
 @register
 class Representation(Study):
     name = "representation"
-    order = 8
+    order = 9
     title = "Representation"
     question = "Are the classes more separable in the hybrid's ⟨Z⟩ read-out than in its twin's layer of the same size?"
     claims = ("features",)
