@@ -62,7 +62,7 @@ def ablation_variants(base: ModelConfig, names: Sequence[str]) -> list[tuple[str
 @register
 class Ablations(Study):
     name = "ablations"
-    order = 5
+    order = 6
     title = "Ablations"
     question = "Which parts of the circuit matter: entanglement, depth (including no circuit at all), encoding?"
     claims = ("features",)
