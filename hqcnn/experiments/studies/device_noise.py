@@ -40,7 +40,7 @@ class DeviceNoise(Study):
     )
     claims = ("hardware",)
     metrics = ("transpiled_depth", "two_qubit_gates", "cx_error", "readout_error")
-    quick_seconds = 75
+    quick_seconds = 130
     _grid = {"train_per_class": None, "backends": DEVICES}
     grids = {
         "quick": {**_grid, "shots": (100, 1000), "images": 300},
