@@ -17,10 +17,9 @@ from hqcnn.experiments.table import HYBRID, TWIN, compare, in_order, mean_of, se
 from hqcnn.experiments.tasks import metrics_row
 
 from ._common import seed_pairs
-from .hardware_noise import hardware_subset
+from .hardware_noise import AS_TRAINED, TWIN_REFERENCE, reference_rows
 from .input_noise import noise_seed
 
-AS_TRAINED = "as trained (exact, training simulator)"
 DEVICES = ("fake_manila", "fake_nairobi", "fake_kolkata")
 
 
@@ -77,24 +76,11 @@ class DeviceNoise(Study):
     def evaluate(self, task, outcome):
         from hqcnn.device_noise import IDEAL, device_predict_proba
         from hqcnn.metrics import classification_metrics
-        from hqcnn.train import evaluate
 
-        data, model = outcome.data, outcome.result.model
-        idx = hardware_subset(len(data.y_test), task.options["images"], task.options["subset_seed"])
-        x, y = data.x_test[idx], data.y_test[idx]
-        common = {"n_eval": len(idx)}
+        x, y, rows = reference_rows(task, outcome)
         if task.model.kind != "hybrid":
-            return [
-                metrics_row(
-                    task,
-                    outcome,
-                    evaluate(model, x, y),
-                    condition="classical twin (no quantum part)",
-                    simulator="none",
-                    **common,
-                )
-            ]
-        rows = [metrics_row(task, outcome, evaluate(model, x, y), condition=AS_TRAINED, simulator="training", **common)]
+            return rows
+        model, common = outcome.result.model, {"n_eval": len(y)}
         for i, backend in enumerate([IDEAL, *task.options["backends"]]):
             for j, shots in enumerate(task.options["shots"]):
                 probs, circuit = device_predict_proba(model, x, backend, shots, seed=noise_seed(task.seed, 11, i, j))
@@ -211,11 +197,7 @@ def _figure(result, metric: str, label: str) -> Any:
         )
     for model, text in ((HYBRID, "hybrid, exact (as trained)"), (TWIN, "classical twin")):
         ref = next(
-            (
-                s
-                for s in summary
-                if s["model"] == model and s["condition"] in (AS_TRAINED, "classical twin (no quantum part)")
-            ),
+            (s for s in summary if s["model"] == model and s["condition"] in (AS_TRAINED, TWIN_REFERENCE)),
             None,
         )
         if ref and categories:

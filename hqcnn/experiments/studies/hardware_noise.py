@@ -26,6 +26,24 @@ def hardware_subset(n_test: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_test, size=n, replace=False))
 
 
+AS_TRAINED = "as trained (exact, training simulator)"
+TWIN_REFERENCE = "classical twin (no quantum part)"
+
+
+def reference_rows(task: Any, outcome: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The seeded test subset (x, y) a simulator study evaluates on, and its reference row: the
+    twin's accuracy (it has no quantum part) or the hybrid's as trained, on the training simulator."""
+    from hqcnn.train import evaluate
+
+    data, model = outcome.data, outcome.result.model
+    idx = hardware_subset(len(data.y_test), task.options["images"], task.options["subset_seed"])
+    x, y = data.x_test[idx], data.y_test[idx]
+    hybrid = task.model.kind == "hybrid"
+    condition, simulator = (AS_TRAINED, "training") if hybrid else (TWIN_REFERENCE, "none")
+    row = metrics_row(task, outcome, evaluate(model, x, y), condition=condition, simulator=simulator, n_eval=len(idx))
+    return x, y, [row]
+
+
 def shots_label(shots: int | None) -> str:
     return "exact" if shots is None else f"{shots} shots"
 
@@ -55,17 +73,11 @@ class HardwareNoise(Study):
 
     def evaluate(self, task, outcome):
         from hqcnn.metrics import classification_metrics
-        from hqcnn.train import evaluate
 
-        data, model = outcome.data, outcome.result.model
-        idx = hardware_subset(len(data.y_test), task.options["images"], task.options["subset_seed"])
-        x, y = data.x_test[idx], data.y_test[idx]
-        common = {"n_eval": len(idx)}
+        x, y, rows = reference_rows(task, outcome)
         if task.model.kind != "hybrid":
-            condition = "classical twin (no quantum part)"
-            return [metrics_row(task, outcome, evaluate(model, x, y), condition=condition, simulator="none", **common)]
-        condition = "as trained (exact, training simulator)"
-        rows = [metrics_row(task, outcome, evaluate(model, x, y), condition=condition, simulator="training", **common)]
+            return rows
+        model, common = outcome.result.model, {"n_eval": len(y)}
         for i, (p, shots) in enumerate(task.options["grid"]):
             probs = noisy_predict_proba(model, x, p, shots, seed=noise_seed(task.seed, 7, i))
             rows.append(
@@ -93,7 +105,14 @@ class HardwareNoise(Study):
                 )
             )  # fmt: skip
         if not select(table, condition=EXACT).empty:
-            out.append(compare(table, {"model": HYBRID, "condition": EXACT}, {"model": TWIN}, "hybrid exact (p = 0) − classical twin"))
+            out.append(
+                compare(
+                    table,
+                    {"model": HYBRID, "condition": EXACT},
+                    {"model": TWIN},
+                    "hybrid exact (p = 0) − classical twin",
+                )
+            )
         return out
 
     def notes(self, result):
