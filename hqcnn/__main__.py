@@ -20,7 +20,7 @@ from hqcnn.experiments_cli import add_parser as add_experiment_parser
 
 # The config fields that `train` offers as flags (the names are the fields', the flags theirs).
 DATA_FLAGS = ("dataset", "source_size", "image_size", "grayscale", "normalize", "train_per_class", "noise_std")
-MODEL_FLAGS = ("kind", "n_qubits", "depth", "n_features", "entangler", "encoding")
+MODEL_FLAGS = ("kind", "n_qubits", "depth", "n_features", "entangler", "encoding", "readout")
 # --seed is TrainConfig's flag; DataConfig's seed reads it too (same dest), so one seed sets both.
 TRAIN_FLAGS = ("epochs", "lr", "batch_size", "average_last", "seed", "class_weights", "augment", "device")
 

@@ -1,4 +1,5 @@
-"""The variational quantum circuit: angle encoding, RY/RZ layers, an entangler, ⟨Z⟩ per qubit.
+"""The variational quantum circuit: angle encoding, RY/RZ layers, an entangler, ⟨Z⟩ per qubit
+(and, with the "zz" read-out, ⟨Z_i Z_j⟩ of every pair: `readout_pairs` fixes their order).
 
 `circuit_ops` is the single definition of the circuit. Every use derives from it: the trainable
 `TorchLayer`, the gate list the diagram is drawn from (`circuit_gates`), the text drawing, the
@@ -8,6 +9,7 @@ experiments. Angles arrive already squashed into (0, π) by the model (`QuantumL
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from hqcnn.config import ENCODINGS, ENTANGLERS, ModelConfig
+from hqcnn.config import ENCODINGS, ENTANGLERS, READOUTS, ModelConfig
 
 AXES = (qml.RY, qml.RZ, qml.RX)  # encoding axis of feature i is AXES[i // n_qubits]
 
@@ -50,6 +52,21 @@ ENTANGLER_DESCRIPTIONS = {
 }
 assert set(ENTANGLER_PAIRS) == set(ENTANGLERS) == set(ENTANGLER_DESCRIPTIONS)
 assert set(ENCODING_DESCRIPTIONS) == set(ENCODINGS)
+
+
+def readout_pairs(n_qubits: int) -> list[tuple[int, int]]:
+    """The qubit pairs (i, j), i < j, of the "zz" read-out in output order: (0,1), (0,2), …, (1,2), …
+
+    The one definition of that order: the simulators, the twin and the studies all read it here.
+    """
+    return list(itertools.combinations(range(n_qubits), 2))
+
+
+def readout_width(n_qubits: int, readout: str = "z") -> int:
+    """Values the middle layer outputs: n ⟨Z_i⟩, then for "zz" the n(n−1)/2 ⟨Z_i Z_j⟩."""
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}.")
+    return n_qubits + (len(readout_pairs(n_qubits)) if readout == "zz" else 0)
 
 
 @dataclass(frozen=True)
@@ -205,8 +222,8 @@ def _encoding_words(spec: CircuitSpec, gates: Sequence[GateInfo]) -> str:
     return words
 
 
-def describe(spec: CircuitSpec) -> dict[str, str]:
-    """Plain sentences (no Markdown) about this circuit, each true for its settings.
+def describe(spec: CircuitSpec, readout: str = "z") -> dict[str, str]:
+    """Plain sentences (no Markdown) about this circuit and its `readout`, each true for its settings.
 
     Keys: "caption" (one line under the diagram), "encoding", "variational", "entangler",
     "measurement" (one per stage) and "features" (what the feature count means).
@@ -244,18 +261,34 @@ def describe(spec: CircuitSpec) -> dict[str, str]:
         f"layer cannot change any ⟨Z⟩: {idle}"
     )
     axes = "all about Y, so their angles add up" if spec.encoding == "ry" else "one rotation axis (Y, Z, X) each"
+    read = (
+        "⟨Z⟩ of every qubit and ⟨Z_i Z_j⟩ of every pair, from one measurement of all qubits"
+        if readout == "zz"
+        else "⟨Z⟩ measured on every qubit"
+    )
+    if readout == "zz":
+        n_pairs = len(readout_pairs(n))
+        measurement = (
+            f"the expectation value ⟨Z⟩ of each of the {n} qubits and the correlator ⟨Z_i Z_j⟩ of each of the "
+            f"{n_pairs} pairs of qubits ({readout_width(n, readout)} numbers between −1 and +1, the ⟨Z⟩ first, "
+            "then the pairs in the order q0q1, q0q2, …, q1q2, …) go to the classical head. All of them come from "
+            "the same measurement of every qubit in the computational basis: ⟨Z_i Z_j⟩ is +1 where the two "
+            "bits agree and −1 where they differ, averaged over the shots (exact in the simulator)"
+        )
+    else:
+        measurement = (
+            f"the expectation value ⟨Z⟩ of each of the {n} qubits, a number between −1 and +1, goes to the "
+            "classical head"
+        )
     return {
         "caption": (
             f"{n} qubits, depth {d}: {spec.n_features} features angle-encoded {once}, then {_plural(d, 'layer')} of "
-            f"trainable RY and RZ rotations, {per_layer}; ⟨Z⟩ measured on every qubit."
+            f"trainable RY and RZ rotations, {per_layer}; {read}."
         ),
         "encoding": _encoding_words(spec, gates),
         "variational": variational,
         "entangler": entangler,
-        "measurement": (
-            f"the expectation value ⟨Z⟩ of each of the {n} qubits, a number between −1 and +1, goes to the "
-            "classical head"
-        ),
+        "measurement": measurement,
         "features": f"With {n} qubits each qubit takes 1 to 3 features, {axes}.",
     }
 
@@ -267,7 +300,8 @@ def make_qnode(
     noise: float = 0.0,
     observables: str = "z",
 ) -> qml.QNode:
-    """A QNode `f(inputs, weights)` returning ⟨Z_i⟩ per qubit ("z") or ⟨X_i⟩,⟨Y_i⟩,⟨Z_i⟩ ("xyz").
+    """A QNode `f(inputs, weights)` returning ⟨Z_i⟩ per qubit ("z"), those then ⟨Z_i Z_j⟩ in
+    `readout_pairs` order ("zz"), or ⟨X_i⟩,⟨Y_i⟩,⟨Z_i⟩ ("xyz").
 
     `inputs` comes first and may carry a batch dimension: PennyLane broadcasts it in one call.
     Noise needs a mixed-state device, so a noisy circuit runs on `default.mixed`.
@@ -282,7 +316,10 @@ def make_qnode(
         wires = range(spec.n_qubits)
         if observables == "xyz":
             return [qml.expval(op(q)) for q in wires for op in (qml.PauliX, qml.PauliY, qml.PauliZ)]
-        return [qml.expval(qml.PauliZ(q)) for q in wires]
+        z = [qml.expval(qml.PauliZ(q)) for q in wires]
+        if observables == "zz":
+            z += [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in readout_pairs(spec.n_qubits)]
+        return z
 
     qnode = qml.QNode(circuit, dev, interface="torch", diff_method=diff_method)
     if shots is not None:
@@ -290,10 +327,12 @@ def make_qnode(
     return qnode
 
 
-def torch_layer(spec: CircuitSpec) -> qml.qnn.TorchLayer:
-    """The trainable circuit as a torch module: (B, n_features) angles → (B, n_qubits) ⟨Z⟩."""
+def torch_layer(spec: CircuitSpec, readout: str = "z") -> qml.qnn.TorchLayer:
+    """The trainable circuit as a torch module: (B, n_features) angles → (B, readout_width) read-out."""
+    readout_width(spec.n_qubits, readout)  # rejects an unknown read-out
     init = {"weights": lambda t: torch.nn.init.uniform_(t, -torch.pi, torch.pi)}
-    return qml.qnn.TorchLayer(make_qnode(spec), {"weights": spec.weight_shape}, init_method=init)
+    qnode = make_qnode(spec, observables=readout)
+    return qml.qnn.TorchLayer(qnode, {"weights": spec.weight_shape}, init_method=init)
 
 
 def _example_args(spec: CircuitSpec, weights: torch.Tensor | None) -> tuple:

@@ -26,6 +26,7 @@ from hqcnn.errors import ConfigError
 # config does not need to import PennyLane or torch. A test checks both sides agree.
 ENTANGLERS = ("ring", "chain", "none")
 ENCODINGS = ("layered", "ry", "reupload")
+READOUTS = ("z", "zz")
 MODEL_KINDS = ("hybrid", "classical", "backbone")
 IMAGE_SIZES = (28, 32, 64, 128)
 SOURCE_SIZES = (28, 64, 128, 224)  # the resolutions MedMNIST publishes
@@ -295,6 +296,14 @@ class ModelConfig:
         help="How features become rotations: layered (about Y, then Z, then X), ry (about Y only) or reupload "
         "(layered, repeated before every layer).",
     )
+    readout: str = option(
+        "z",
+        choices=READOUTS,
+        what="read-out",
+        label="Read-out",
+        help="What the head sees: z (⟨Z⟩ of each qubit) or zz (also ⟨Z_i Z_j⟩ of every pair of qubits, from the "
+        "same measurements: n + n(n−1)/2 numbers). The classical twin then adds the pairwise products of its outputs.",
+    )
     channels: tuple[int, int] = option(
         (8, 16),
         bounds=(1, 256),
@@ -334,9 +343,7 @@ class TrainConfig:
         "epoch on validation AUC (0: off).",
     )
     device: str = option("auto", choices=DEVICES, help="auto picks CUDA when present.")
-    threads: int | None = option(
-        None, type=int, bounds=(1, 256), unset="torch's own", help="Torch intra-op threads."
-    )
+    threads: int | None = option(None, type=int, bounds=(1, 256), unset="torch's own", help="Torch intra-op threads.")
 
     def __post_init__(self) -> None:
         validate(self)

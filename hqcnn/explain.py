@@ -244,6 +244,12 @@ def _has_readout(model: HybridNet) -> bool:
     return not isinstance(getattr(model, "middle", None), nn.Identity)
 
 
+def _per_qubit(model: HybridNet, readout: torch.Tensor) -> torch.Tensor:
+    """(..., n_qubits): the per-qubit part of the middle stage's output. With the "zz" read-out the
+    head also sees ⟨Z_i Z_j⟩ of every pair, after the n ⟨Z_i⟩; those are not one qubit's values."""
+    return readout[..., : model.cfg.n_qubits]
+
+
 @dataclass
 class Prediction:
     """The model's answer for one image."""
@@ -265,7 +271,7 @@ def predict_one(model: HybridNet, x: torch.Tensor) -> Prediction:
     return Prediction(
         probabilities=probabilities,
         label_index=int(probabilities.argmax()),
-        readout=readout[0].double().cpu().numpy() if _has_readout(model) else None,
+        readout=_per_qubit(model, readout[0]).double().cpu().numpy() if _has_readout(model) else None,
         angles=angles,
     )
 
@@ -290,7 +296,7 @@ def qubit_readouts(model: HybridNet, x: torch.Tensor, batch_size: int = 512) -> 
         raise HQCNNError("This model has no quantum (or twin) layer, so it has no qubit read-out.")
     if len(x) == 0:
         return np.zeros((0, model.cfg.n_qubits))
-    out = _batched(model, x, batch_size, lambda chunk: model.forward_with_readout(chunk)[1])
+    out = _batched(model, x, batch_size, lambda chunk: _per_qubit(model, model.forward_with_readout(chunk)[1]))
     return out.double().numpy()
 
 
@@ -424,7 +430,7 @@ class SplitPass:
             logits, readout = self.model.forward_with_readout(x)
         self._predicted.append(logits.argmax(dim=1).cpu().numpy().astype(np.int64))
         if _has_readout(self.model):
-            self._readouts.append(readout.double().cpu().numpy())
+            self._readouts.append(_per_qubit(self.model, readout).double().cpu().numpy())
         self.done = stop
         return self.complete
 

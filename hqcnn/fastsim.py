@@ -45,7 +45,9 @@ matrix) that can be printed and compared. `_Executor` turns it into stages, eval
   left out: it keeps the op count (the CNOT permutations move from the state to U), saved
   ~2 µs of 0.8 ms at (4 qubits, depth 2) and ~75 µs of 1.2 ms at (5, 4), and costs 8^n flops
   per stage, which loses at 8 qubits;
-* ⟨Z_q⟩ = |ψ|² @ signs, and ⟨X_q⟩, ⟨Y_q⟩ from pairs of amplitudes that differ in bit q.
+* ⟨Z_q⟩ = |ψ|² @ signs, and ⟨X_q⟩, ⟨Y_q⟩ from pairs of amplitudes that differ in bit q; the
+  "zz" read-out appends ⟨Z_i Z_j⟩ = |ψ|² @ (sign_i · sign_j) in the same matmul, so it costs
+  one wider sign table, not another pass over the state.
 
 Autograd through these ops gives the backward pass (inputs and weights). float64 inputs are
 simulated in complex128, float32 in complex64; the output has the dtype of the inputs.
@@ -540,6 +542,9 @@ class _Executor:
 
         qubit_bits = (np.arange(self.dim)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
         self.z_signs = 1.0 - 2.0 * qubit_bits  # (2^n, n): ⟨Z_q⟩ = probs @ z_signs
+        pairs = np.array(circuit.readout_pairs(n), dtype=np.int64).reshape(-1, 2)
+        pair_signs = self.z_signs[:, pairs[:, 0]] * self.z_signs[:, pairs[:, 1]]
+        self.zz_signs = np.concatenate([self.z_signs, pair_signs], axis=1)  # (2^n, n + pairs): "zz"
         self.pair_lo = np.stack([np.flatnonzero(qubit_bits[:, q] == 0) for q in range(n)])  # bit q = 0
         self.pair_hi = self.pair_lo | (1 << (n - 1 - np.arange(n)))[:, None]  # same with bit q = 1
         self._consts: dict[tuple[torch.dtype, torch.device], dict] = {}
@@ -566,6 +571,7 @@ class _Executor:
             rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
             out: dict = {
                 "z_signs": torch.as_tensor(self.z_signs, dtype=rdtype, device=device),
+                "zz_signs": torch.as_tensor(self.zz_signs, dtype=rdtype, device=device),
                 "pair_lo": torch.as_tensor(self.pair_lo, device=device),
                 "pair_hi": torch.as_tensor(self.pair_hi, device=device),
                 "product": self.product.consts(cdtype, rdtype, device),
@@ -580,7 +586,7 @@ class _Executor:
         return self._consts[key]
 
     def run(self, angles: torch.Tensor, weights: torch.Tensor, observables: str) -> torch.Tensor:
-        """angles (B, F) real, weights real; returns (B, n) or (B, n, 3), real, B broadcast."""
+        """angles (B, F) real, weights real; returns (B, n), (B, n + pairs) or (B, n, 3), real, B broadcast."""
         cdtype = torch.complex128 if angles.dtype == torch.float64 else torch.complex64
         c = self.consts(cdtype, angles.device)
         n, batch = self.n_qubits, angles.shape[0]
@@ -644,9 +650,9 @@ class _Executor:
                 grid = grid @ mats[1].mT
             state = grid.reshape(*grid.shape[:-2], self.dim)
 
-        if observables == "z":
+        if observables in ("z", "zz"):
             probs = torch.view_as_real(state).square().sum(-1)
-            out = probs @ c["z_signs"]
+            out = probs @ c[f"{observables}_signs"]
         else:
             lo, hi = state[..., c["pair_lo"]], state[..., c["pair_hi"]]
             cross = (lo.conj() * hi).sum(-1)
@@ -662,8 +668,8 @@ class _Executor:
 
 def _run(executor: _Executor, angles: torch.Tensor, weights: torch.Tensor, observables: str) -> torch.Tensor:
     """Shape and dtype handling shared by the layer and the functional form."""
-    if observables not in ("z", "xyz"):
-        raise ValueError(f"observables must be 'z' or 'xyz', got {observables!r}.")
+    if observables not in ("z", "zz", "xyz"):
+        raise ValueError(f"observables must be 'z', 'zz' or 'xyz', got {observables!r}.")
     program = executor.program
     if not torch.is_floating_point(angles):
         angles = angles.to(weights.dtype if torch.is_floating_point(weights) else torch.get_default_dtype())
@@ -684,7 +690,8 @@ def _run(executor: _Executor, angles: torch.Tensor, weights: torch.Tensor, obser
 def expectations(
     spec: CircuitSpec, angles: torch.Tensor, weights: torch.Tensor, observables: str = "z"
 ) -> torch.Tensor:
-    """⟨Z_q⟩ per qubit ("z": (..., n_qubits)) or ⟨X_q⟩, ⟨Y_q⟩, ⟨Z_q⟩ ("xyz": (..., n_qubits, 3)).
+    """⟨Z_q⟩ per qubit ("z": (..., n_qubits)), those then ⟨Z_i Z_j⟩ in `circuit.readout_pairs` order
+    ("zz": (..., readout_width)) or ⟨X_q⟩, ⟨Y_q⟩, ⟨Z_q⟩ ("xyz": (..., n_qubits, 3)).
 
     `angles` is (n_features,) or (..., n_features); matches `make_qnode(spec, observables=...)`.
     Differentiable w.r.t. angles and weights. Raises UnsupportedCircuit where `supports` is False.
@@ -693,16 +700,18 @@ def expectations(
 
 
 class FastCircuitLayer(torch.nn.Module):
-    """Drop-in replacement for `circuit.torch_layer(spec)`: same `weights` parameter (name, shape,
-    uniform(−π, π) init), same output, computed by the compiled simulator.
+    """Drop-in replacement for `circuit.torch_layer(spec, readout)`: same `weights` parameter (name,
+    shape, uniform(−π, π) init), same output, computed by the compiled simulator.
 
     The program is compiled once here; raises UnsupportedCircuit if the circuit cannot be
     replayed (callers then use the TorchLayer).
     """
 
-    def __init__(self, spec: CircuitSpec) -> None:
+    def __init__(self, spec: CircuitSpec, readout: str = "z") -> None:
         super().__init__()
+        circuit.readout_width(spec.n_qubits, readout)  # rejects an unknown read-out
         self.spec = spec
+        self.readout = readout
         self._executor = _cached_executor(spec)
         self.weights = torch.nn.Parameter(torch.empty(spec.weight_shape))
         torch.nn.init.uniform_(self.weights, -torch.pi, torch.pi)
@@ -713,9 +722,12 @@ class FastCircuitLayer(torch.nn.Module):
         return self._executor.program
 
     def forward(self, angles: torch.Tensor) -> torch.Tensor:
-        """(B, n_features) → (B, n_qubits) ⟨Z⟩; (n_features,) → (n_qubits,)."""
-        return _run(self._executor, angles, self.weights, "z")
+        """(B, n_features) → (B, readout_width) read-out; (n_features,) → (readout_width,)."""
+        return _run(self._executor, angles, self.weights, self.readout)
 
     def extra_repr(self) -> str:
         s = self.spec
-        return f"n_qubits={s.n_qubits}, depth={s.depth}, entangler={s.entangler!r}, encoding={s.encoding!r}"
+        return (
+            f"n_qubits={s.n_qubits}, depth={s.depth}, entangler={s.entangler!r}, encoding={s.encoding!r}, "
+            f"readout={self.readout!r}"
+        )

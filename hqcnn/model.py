@@ -3,7 +3,8 @@
     image (B, C, H, W)
       → Backbone: [Conv3×3 → BN → ReLU → MaxPool2] ×2 → AdaptiveAvgPool(7) → Linear → BN (B, n_features)
       → middle:   π/2·(1+tanh) → variational circuit → ⟨Z⟩ per qubit                        (B, n_qubits)
-                  (classical twin: a low-rank tanh layer with as many parameters)
+                  (read-out "zz": then ⟨Z_i Z_j⟩ per pair               (B, n_qubits + n(n−1)/2))
+                  (classical twin: a low-rank tanh layer with as many parameters, as wide)
       → Head:     Linear → ReLU → Linear                                               (B, n_classes)
 
 The adaptive pooling keeps the projection's size independent of the image size, so a model at
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hqcnn.circuit import CircuitSpec, torch_layer
+from hqcnn.circuit import CircuitSpec, readout_pairs, readout_width, torch_layer
 from hqcnn.config import ModelConfig
 
 POOLED_GRID = 7  # spatial size after the adaptive pooling
@@ -51,18 +52,20 @@ class Backbone(nn.Module):
 
 
 class QuantumLayer(nn.Module):
-    """Stages 2–3: squash features into angles in (0, π), run the circuit, read ⟨Z⟩ per qubit."""
+    """Stages 2–3: squash features into angles in (0, π), run the circuit, read ⟨Z⟩ per qubit
+    (and ⟨Z_i Z_j⟩ per pair with readout "zz")."""
 
-    def __init__(self, spec: CircuitSpec, backend: str = "auto") -> None:
+    def __init__(self, spec: CircuitSpec, backend: str = "auto", readout: str = "z") -> None:
         super().__init__()
         self.spec = spec
+        self.readout = readout
         self.backend = resolve_backend(spec, backend)
         if self.backend == "fast":
             from hqcnn.fastsim import FastCircuitLayer
 
-            self.circuit = FastCircuitLayer(spec)
+            self.circuit = FastCircuitLayer(spec, readout)
         else:
-            self.circuit = torch_layer(spec)
+            self.circuit = torch_layer(spec, readout)
 
     @property
     def weights(self) -> torch.Tensor:
@@ -81,7 +84,7 @@ class QuantumLayer(nn.Module):
         return (math.pi / 2) * (1 + torch.tanh(features))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, n_features) → (B, n_qubits) expectation values ⟨Z_i⟩ in [−1, 1]."""
+        """(B, n_features) → (B, readout_width) expectation values in [−1, 1]: ⟨Z_i⟩, then any ⟨Z_i Z_j⟩."""
         return self.circuit(self.angles(features)).to(features.dtype)
 
 
@@ -97,17 +100,29 @@ class ClassicalTwinLayer(nn.Module):
 
     A low-rank linear map is the smallest dense classical layer from n_features to n_qubits; its
     rank is chosen so that its parameter count matches the circuit's as closely as possible.
+
+    With readout "zz" the pairwise products t_i·t_j of its n outputs follow them, as the circuit's
+    ⟨Z_i Z_j⟩ follow its ⟨Z_i⟩: the head is as wide as the hybrid's, and the twin stays
+    parameter-matched (products cost no parameters; a wider linear map would, at rank 1 already
+    28 against the circuit's 16 at 4 qubits, depth 2).
     """
 
-    def __init__(self, spec: CircuitSpec) -> None:
+    def __init__(self, spec: CircuitSpec, readout: str = "z") -> None:
         super().__init__()
         rank = twin_rank(spec)
+        self.readout = readout
         self.down = nn.Linear(spec.n_features, rank, bias=False)
         self.up = nn.Linear(rank, spec.n_qubits)
+        pairs = torch.tensor(readout_pairs(spec.n_qubits) if readout == "zz" else [], dtype=torch.long)
+        self.register_buffer("pairs", pairs.reshape(-1, 2), persistent=False)  # not in checkpoints
+        readout_width(spec.n_qubits, readout)  # rejects an unknown read-out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, n_features) → (B, n_qubits)."""
-        return torch.tanh(self.up(self.down(features)))
+        """(B, n_features) → (B, readout_width)."""
+        t = torch.tanh(self.up(self.down(features)))
+        if self.readout != "zz":
+            return t
+        return torch.cat([t, t[:, self.pairs[:, 0]] * t[:, self.pairs[:, 1]]], dim=1)
 
 
 class HybridNet(nn.Module):
@@ -121,18 +136,19 @@ class HybridNet(nn.Module):
         spec = CircuitSpec.from_model_config(cfg)
         self.backbone = Backbone(in_channels, cfg)
         if cfg.kind == "hybrid":
-            self.middle: nn.Module = QuantumLayer(spec, backend)
-            head_in = cfg.n_qubits
+            self.middle: nn.Module = QuantumLayer(spec, backend, cfg.readout)
+            head_in = readout_width(cfg.n_qubits, cfg.readout)
         elif cfg.kind == "classical":
-            self.middle = ClassicalTwinLayer(spec)
-            head_in = cfg.n_qubits
+            self.middle = ClassicalTwinLayer(spec, cfg.readout)
+            head_in = readout_width(cfg.n_qubits, cfg.readout)
         else:
             self.middle = nn.Identity()
             head_in = cfg.n_features
         self.head = nn.Sequential(nn.Linear(head_in, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, n_classes))
 
     def forward_with_readout(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, n_classes) and the middle stage's output (B, n_qubits): ⟨Z⟩ for the hybrid."""
+        """Logits (B, n_classes) and the middle stage's output (B, readout_width; n_features for the
+        backbone-only net): ⟨Z⟩ for the hybrid, then ⟨Z_i Z_j⟩ with readout "zz"."""
         readout = self.middle(self.backbone(x))
         return self.head(readout), readout
 
@@ -205,7 +221,7 @@ def count_parameters(cfg: ModelConfig, in_channels: int, n_classes: int) -> Para
     quantum = spec.n_weights if cfg.kind == "hybrid" else 0
     rank = twin_rank(spec)
     middle = rank * (cfg.n_features + cfg.n_qubits) + cfg.n_qubits if cfg.kind == "classical" else 0
-    head_in = cfg.n_features if cfg.kind == "backbone" else cfg.n_qubits
+    head_in = cfg.n_features if cfg.kind == "backbone" else readout_width(cfg.n_qubits, cfg.readout)
     head = (head_in + 1) * cfg.hidden + (cfg.hidden + 1) * n_classes
     return ParamCounts(backbone=backbone, quantum=quantum, classical_middle=middle, head=head)
 

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from hqcnn.config import DEPTH_RANGE, ENCODINGS, ENTANGLERS, ModelConfig
+from hqcnn.config import DEPTH_RANGE, ENCODINGS, ENTANGLERS, READOUTS, ModelConfig
 from ui import state
 from ui.common import user_errors
 from ui.sidebar import render as render_sidebar
@@ -17,8 +17,8 @@ values = render_sidebar()
 # Everything that depends only on the circuit's shape is computed once per shape for all
 # sessions; PennyLane and torch are imported here only when a shape is new.
 @st.cache_data(show_spinner="Drawing the circuit…", max_entries=64)
-def circuit_view(n_qubits: int, depth: int, n_features: int, entangler: str, encoding: str) -> dict:
-    """Words, diagram, text drawing and placeholder OpenQASM of one circuit shape."""
+def circuit_view(n_qubits: int, depth: int, n_features: int, entangler: str, encoding: str, readout: str) -> dict:
+    """Words, diagram, text drawing and placeholder OpenQASM of one circuit shape and read-out."""
     from hqcnn import circuit
     from hqcnn.plots.quantum import circuit_diagram
 
@@ -32,7 +32,8 @@ def circuit_view(n_qubits: int, depth: int, n_features: int, entangler: str, enc
         "Qubit i of the model is q[i]; <Z> of qubit i = P(measure 0) - P(measure 1) is what the head reads.",
     ]
     return {
-        "words": circuit.describe(spec),
+        "words": circuit.describe(spec, readout),
+        "readout_width": circuit.readout_width(n_qubits, readout),
         "entanglers": dict(circuit.ENTANGLER_DESCRIPTIONS),
         "encodings": dict(circuit.ENCODING_DESCRIPTIONS),
         "diagram": circuit_diagram(n_qubits, circuit.circuit_gates(spec), title),
@@ -211,9 +212,11 @@ def trained_export(trained, designed: ModelConfig) -> None:
 
 
 config = state.run_config().model
-view = circuit_view(config.n_qubits, config.depth, config.n_features, config.entangler, config.encoding)
+view = circuit_view(
+    config.n_qubits, config.depth, config.n_features, config.entangler, config.encoding, config.readout
+)
 words = view["words"]
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 with c1:
     state.bind(
         st.slider,
@@ -241,6 +244,12 @@ with c3:
         help="; ".join(f"{k}: {v}" for k, v in view["encodings"].items()),
     )
     st.caption(sentence(view["encodings"][config.encoding]) + ".")
+with c4:
+    state.bind(st.selectbox, "readout", "Read-out", options=list(READOUTS))
+    st.caption(
+        f"The head sees {view['readout_width']} numbers: "
+        + ("each qubit's ⟨Z⟩ and each pair's ⟨Z_i Z_j⟩." if config.readout == "zz" else "each qubit's ⟨Z⟩.")
+    )
 
 trained_hybrid = (st.session_state.get("models") or {}).get("hybrid")
 has_trained = trained_hybrid is not None and trained_hybrid.config.model.kind == "hybrid"

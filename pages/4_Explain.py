@@ -476,7 +476,14 @@ with user_errors(stop=False):
     q1.plotly_chart(
         _memo((trained.key, "bars", image_id), lambda: plots.qubit_bars(prediction.readout)), key="qubit_bars"
     )
-q1.caption("⟨Z⟩ = +1: the qubit is surely |0⟩ when measured; −1: surely |1⟩; 0: either, equally likely.")
+q1.caption(
+    "⟨Z⟩ = +1: the qubit is surely |0⟩ when measured; −1: surely |1⟩; 0: either, equally likely."
+    + (
+        " This model's head also reads ⟨Z_i Z_j⟩ of every pair of qubits (read-out zz); those are not shown here."
+        if model.cfg.readout == "zz"
+        else ""
+    )
+)
 distributions = q2.empty()  # filled last: the first time, it needs the whole test set
 q2.caption("Qubits whose boxes separate the classes are the ones the classifier head relies on.")
 # Closed until opened, and then drawn only while open: four 3-D scenes take a browser without

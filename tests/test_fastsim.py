@@ -178,7 +178,7 @@ def test_supports_only_noiseless_analytic_circuits():
 def test_rejects_unknown_observables():
     spec = CircuitSpec(2, 1, 2)
     with pytest.raises(ValueError, match="observables"):
-        expectations(spec, *_random(spec, 1, 0), observables="zz")
+        expectations(spec, *_random(spec, 1, 0), observables="xx")
 
 
 # --- The fast path is derived from circuit_ops -------------------------------------------------

@@ -101,6 +101,7 @@ SETTINGS: dict[str, Setting] = {
     "n_features": _of_field(ModelConfig, "n_features"),  # the widest range; fit_features applies the qubits'
     "entangler": _of_field(ModelConfig, "entangler"),
     "encoding": _of_field(ModelConfig, "encoding"),
+    "readout": _of_field(ModelConfig, "readout"),
     # While "recipe" is on (the default) the four settings after it are the recipe's for the
     # dataset's size (apply_recipe): the app's training defaults are the recipe, so that pressing
     # Train without changing anything learns on every dataset. The settings' own defaults, the
@@ -293,6 +294,7 @@ def run_config_of(v: dict[str, Any]) -> RunConfig:
             n_features=v["n_features"],
             entangler=v["entangler"],
             encoding=v["encoding"],
+            readout=v["readout"],
         ),
         train=TrainConfig(
             epochs=v["epochs"],

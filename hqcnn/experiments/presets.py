@@ -79,7 +79,7 @@ PRESETS: dict[str, Preset] = {
 
 
 # The fields of the base hybrid that the experiment command line sets (`--qubits`, ...).
-MODEL_FLAGS = ("n_qubits", "depth", "n_features", "entangler", "encoding")
+MODEL_FLAGS = ("n_qubits", "depth", "n_features", "entangler", "encoding", "readout")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Ablations: circuit variants of the configured hybrid (entangler, depth, no circuit, encoding)."""
+"""Ablations: circuit variants of the configured hybrid (entangler, depth, no circuit, encoding, read-out)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ ABLATIONS: dict[str, Ablation] = {
     "encoding_ry": Ablation("encoding: ry", "encoding", lambda m: replace(m, encoding="ry")),
     "encoding_reupload": Ablation("encoding: reupload", "encoding", lambda m: replace(m, encoding="reupload")),
     "twin": Ablation("classical twin (reference)", "reference", lambda m: replace(m, kind="classical")),
+    "readout_z": Ablation("read-out: ⟨Z⟩", "read-out", lambda m: replace(m, readout="z")),
+    "readout_zz": Ablation("read-out: ⟨Z⟩ + ⟨ZZ⟩", "read-out", lambda m: replace(m, readout="zz")),
+    # The twin of the wider read-out, so that "zz" is also judged at matched parameters.
+    "twin_zz": Ablation(
+        "classical twin, read-out ⟨Z⟩ + products", "read-out", lambda m: replace(m, kind="classical", readout="zz")
+    ),
+}
+# Where each side of the read-out comparisons may have run: a variant equal to the baseline (or
+# the twin) is run once, under the first key (see ablation_variants).
+READOUT_RUNS = {
+    "hybrid_z": ("readout_z", "baseline"),
+    "hybrid_zz": ("readout_zz", "baseline"),
+    "twin_zz": ("twin_zz", "twin"),
 }
 
 
@@ -52,9 +65,14 @@ def ablation_variants(base: ModelConfig, names: Sequence[str]) -> list[tuple[str
     for key in names:
         ablation = ABLATIONS[key]
         model = ablation.derive(base)
-        label = f"baseline: {base.entangler}, depth {base.depth}, {base.encoding}" if key == "baseline" else ablation.label
-        # Models without a circuit do not depend on its settings.
+        label = ablation.label
+        if key == "baseline":
+            label = f"baseline: {base.entangler}, depth {base.depth}, {base.encoding}"
+            label += ", read-out ⟨Z⟩ + ⟨ZZ⟩" if base.readout == "zz" else ""
+        # Models without a circuit do not depend on its settings (the twin does on the read-out).
         identity = model if model.kind == "hybrid" else replace(model, entangler="ring", encoding="layered", depth=1)
+        if model.kind == "backbone":
+            identity = replace(identity, readout="z")
         out.setdefault((model.kind, identity), (key, label, ablation.group, model))  # e.g. "depth 2" = baseline
     return list(out.values())
 
@@ -64,19 +82,22 @@ class Ablations(Study):
     name = "ablations"
     order = 6
     title = "Ablations"
-    question = "Which parts of the circuit matter: entanglement, depth (including no circuit at all), encoding?"
+    question = (
+        "Which parts of the circuit matter: entanglement, depth (including no circuit at all), encoding, read-out?"
+    )
     claims = ("features",)
-    quick_seconds = 34
+    quick_seconds = 43  # 34 s measured for 8 variants; the two read-out ones scaled in
     grids = {
         "quick": {
             "train_per_class": 250,
             "variants": ("baseline", "entangler_none", "no_circuit", "depth_1", "depth_4", "encoding_ry",
-                         "encoding_reupload", "twin"),
+                         "encoding_reupload", "twin", "readout_zz", "twin_zz"),
         },
         "full": {
             "train_per_class": None,
             "variants": ("baseline", "entangler_none", "entangler_chain", "no_circuit", "depth_1", "depth_3",
-                         "depth_4", "encoding_ry", "encoding_reupload", "twin"),
+                         "depth_4", "encoding_ry", "encoding_reupload", "twin", "readout_z", "readout_zz",
+                         "twin_zz"),
         },
     }  # fmt: skip
 
@@ -84,7 +105,8 @@ class Ablations(Study):
         grid = self.grid(preset)
         return [
             task(self, config, preset, data_config(config, grid["train_per_class"], seed), model, seed,
-                 condition=label, variant=key, group=group, depth=0 if model.kind == "backbone" else model.depth)
+                 condition=label, variant=key, group=group, depth=0 if model.kind == "backbone" else model.depth,
+                 readout="" if model.kind == "backbone" else model.readout)
             for seed in self.seeds(config, preset)
             for key, label, group, model in ablation_variants(config.model, grid["variants"])
         ]  # fmt: skip
@@ -107,12 +129,14 @@ class Ablations(Study):
             )
             for condition in in_order(table["condition"])
             if condition != base
-        ]  # fmt: skip
+        ] + readout_comparisons(table)  # fmt: skip
 
     def notes(self, result):
         return [
             "Every variant changes one thing of the configured hybrid. 'No circuit' feeds the backbone's features "
-            "straight to the head (depth 0); the classical twin replaces the circuit by a classical layer of the same size."
+            "straight to the head (depth 0); the classical twin replaces the circuit by a classical layer of the same size.",
+            "The read-out ⟨Z⟩ + ⟨ZZ⟩ gives the head every pair's correlator ⟨Z_i Z_j⟩ besides each qubit's ⟨Z⟩, from the "
+            "same measurements; its twin gives the head the pairwise products of its outputs, at the same parameter count.",
         ]
 
     def figures(self, result) -> dict[str, Any]:
@@ -129,7 +153,50 @@ class Ablations(Study):
         charts.reference_line(fig, mean_of(result.table, "majority_accuracy"), "majority-class baseline")
         fig.update_layout(height=520)
         apply_style(fig, f"Test accuracy of each variant ({charts.ci_note(result)})", "variant", "test accuracy")
-        return {
+        against_baseline = [c for c in result.comparisons if c.tag not in READOUT_TAGS]
+        figures = {
             "ablations": fig,
-            "ablations_difference": charts.difference_figure(result, "Baseline hybrid − each variant, accuracy"),
+            "ablations_difference": charts.difference_figure(
+                result, "Baseline hybrid − each variant, accuracy", comparisons=against_baseline
+            ),
         }
+        readout = [c for c in result.comparisons if c.tag in READOUT_TAGS and c.n]
+        if readout:
+            figures["ablations_readout"] = charts.difference_figure(
+                result, "Read-out ⟨Z⟩ + ⟨ZZ⟩: paired differences", metric=None, comparisons=readout,
+                labels=[f"{c.label}, {c.metric}" for c in readout],
+            )  # fmt: skip
+        return figures
+
+
+READOUT_TAGS = ("readout", "readout_twin")
+
+
+def _run_condition(table, side: str, model: str, readout: str) -> str | None:
+    """The condition under which one side of a read-out comparison ran, if it did."""
+    for key in READOUT_RUNS[side]:
+        rows = select(table, variant=key, model=model, readout=readout)
+        if not rows.empty:
+            return rows["condition"].iloc[0]
+    return None
+
+
+def readout_comparisons(table) -> list:
+    """hybrid zz − hybrid z and hybrid zz − twin zz, accuracy and AUC, where both sides ran."""
+    zz = _run_condition(table, "hybrid_zz", HYBRID, "zz")
+    sides = [
+        ("hybrid zz − hybrid z", "readout", _run_condition(table, "hybrid_z", HYBRID, "z"), "the hybrid with ⟨Z⟩ only"),
+        ("hybrid zz − twin zz", "readout_twin", _run_condition(table, "twin_zz", TWIN, "zz"),
+         "the classical twin with the same read-out width"),
+    ]  # fmt: skip
+    if zz is None:
+        return []
+    return [
+        compare(
+            table, {"condition": zz}, {"condition": other}, label, metric, tag=tag, condition=zz,
+            subject="The hybrid with ⟨Z⟩ + ⟨ZZ⟩", other=words,
+        )
+        for label, tag, other, words in sides
+        if other is not None
+        for metric in ("accuracy", "auc")
+    ]  # fmt: skip
