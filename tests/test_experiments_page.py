@@ -160,3 +160,19 @@ def test_stop_button_ends_a_run_early(tmp_path, monkeypatch):
     result = at.session_state["experiment_results"]["paired"]
     assert result.stopped and len(result.table) < 40
     assert any("stopped early" in s.value for s in at.success)
+
+
+def test_the_device_noise_study_runs_from_the_page(tmp_path, monkeypatch):
+    monkeypatch.setenv(ex.RUNS_ENV, str(tmp_path / "runs"))
+    at = open_page(experiment_extra_presets={"tiny": TINY})
+    at.selectbox(key="exp_name").set_value("device_noise").run()
+    at.radio(key="exp_preset").set_value("tiny").run()
+    assert not at.button(key="exp_run").disabled  # Qiskit is installed with the tests
+    at.button(key="exp_run").click().run()
+    wait_for_job(at)
+    assert_clean(at)
+    result = at.session_state["experiment_results"]["device_noise"]
+    assert set(result.table["backend"].dropna()) >= {"fake_manila"}
+    assert len(at.get("plotly_chart")) == len(ex.figures(result))
+    hardware = next(r for r in table2_rows(at) if "hardware" in r["The paper expects (Table 2)"].lower())
+    assert not hardware["Measured"].startswith("not measured")
