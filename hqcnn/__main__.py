@@ -110,11 +110,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
 
     callback = TqdmCallback()
-    outcome = run(config, data=data, callback=callback)
+    outcome = run(config, data=data, callback=callback, posthoc=True)
     callback.bar.close()
     metrics = outcome.metrics_json()
     meta = ModelMeta.from_data(data)
-    out = checkpoint.save(args.out, outcome.result.model, config, meta, metrics, overwrite=args.overwrite)
+    out = checkpoint.save(
+        args.out, outcome.result.model, config, meta, metrics, overwrite=args.overwrite, posthoc=outcome.posthoc
+    )
     print(f"kept {outcome.result.kept}; trained in {outcome.seconds:.1f} s; saved to {out}")
     _print_metrics(outcome.test, metrics["params"])
     return 0

@@ -98,3 +98,25 @@ def fit_temperature(val_logits: torch.Tensor, val_labels: torch.Tensor) -> float
 
 def softmax(z: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     return torch.softmax(z / temperature, dim=1).numpy()
+
+
+def report(test_logits: torch.Tensor, labels: np.ndarray, temperature: float, seed: int = 0) -> dict:
+    """JSON-ready calibration of the test split, as trained and after temperature scaling.
+
+    Each of "as_trained" and "scaled": ECE with its bootstrap interval, Brier score, NLL and the
+    reliability bins; "temperature" is the T used.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    out: dict = {"temperature": temperature}
+    for name, t in (("as_trained", 1.0), ("scaled", temperature)):
+        probs = softmax(test_logits, t)
+        bins = reliability(probs, labels)
+        low, high = ece_interval(probs, labels, seed)
+        out[name] = {
+            "ece": ece(probs, labels),
+            "ece_ci": [low, high],
+            "brier": brier(probs, labels),
+            "nll": nll(probs, labels),
+            "reliability": {"confidence": list(bins.confidence), "accuracy": list(bins.accuracy), "count": list(bins.count)},
+        }
+    return out

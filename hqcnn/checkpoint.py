@@ -38,6 +38,7 @@ from hqcnn.config import IMAGE_SIZES, DataConfig, ModelConfig, RunConfig, TrainC
 from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import CheckpointError, HQCNNError
 from hqcnn.model import HybridNet, build_model
+from hqcnn.posthoc import PostHoc
 
 FORMAT = "hqcnn-checkpoint"
 VERSION = 1
@@ -45,7 +46,7 @@ WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "m
 MAX_WEIGHTS_BYTES = 50 * 2**20  # far above any model the app builds (≈ 0.1 MB by default)
 RUN_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE)
 MAX_JSON_BYTES = 5 * 2**20
-HEADER_KEYS = ("format", "version", "config", "meta")
+HEADER_KEYS = ("format", "version", "config", "meta", "posthoc")  # "posthoc" may be absent (older files)
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 META_KEYS = ("dataset", "label_names", "in_channels", "image_size", "mean", "std")
 MAX_CLASSES = 100  # as many as a folder dataset may have (folder_data.MAX_CLASSES)
@@ -62,10 +63,11 @@ class Checkpoint:
     config: RunConfig
     meta: ModelMeta
     metrics: dict[str, Any]
+    posthoc: PostHoc = PostHoc()  # neutral (T = 1, argmax, no detector) for files saved without one
 
 
-def _header(config: RunConfig, meta: ModelMeta) -> dict[str, Any]:
-    return {
+def _header(config: RunConfig, meta: ModelMeta, posthoc: PostHoc | None) -> dict[str, Any]:
+    header = {
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_dict(),
@@ -78,16 +80,23 @@ def _header(config: RunConfig, meta: ModelMeta) -> dict[str, Any]:
             "std": list(meta.std),
         },
     }
+    if posthoc is not None:
+        header["posthoc"] = posthoc.to_dict()
+    return header
 
 
 def to_bytes(
-    model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None
+    model: HybridNet,
+    config: RunConfig,
+    meta: ModelMeta,
+    metrics: dict[str, Any] | None = None,
+    posthoc: PostHoc | None = None,
 ) -> dict[str, bytes]:
-    """The three files of a checkpoint as bytes, keyed by file name."""
+    """The three files of a checkpoint as bytes, keyed by file name (`posthoc` goes in config.json)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     files = {
         WEIGHTS_FILE: save_safetensors_bytes(tensors, metadata={"format": FORMAT}),
-        CONFIG_FILE: json.dumps(_header(config, meta), indent=2).encode(),
+        CONFIG_FILE: json.dumps(_header(config, meta, posthoc), indent=2, allow_nan=False).encode(),
     }
     if metrics is not None:
         files[METRICS_FILE] = json.dumps(metrics, indent=2, allow_nan=False).encode()
@@ -223,13 +232,14 @@ def save(
     meta: ModelMeta,
     metrics: dict[str, Any] | None = None,
     overwrite: bool = False,
+    posthoc: PostHoc | None = None,
 ) -> Path:
     """Write a run folder at `folder` atomically (see the module docstring); returns the folder.
 
     `folder` must pass `check_out_folder(folder, overwrite)`. If it does not, or writing fails (a
     full disk), the files go to a new temporary folder and the CheckpointError names it.
     """
-    files = to_bytes(model, config, meta, metrics)
+    files = to_bytes(model, config, meta, metrics, posthoc)
     try:
         target = check_out_folder(folder, overwrite)
         _publish(target, files)
@@ -257,11 +267,19 @@ def save(
     )
 
 
-def to_zip(model: HybridNet, config: RunConfig, meta: ModelMeta, metrics: dict[str, Any] | None = None) -> bytes:
-    """The checkpoint files in one zip archive (what the app offers for download)."""
+def to_zip(
+    model: HybridNet,
+    config: RunConfig,
+    meta: ModelMeta,
+    metrics: dict[str, Any] | None = None,
+    posthoc: PostHoc | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """The checkpoint files in one zip archive (what the app offers for download), with any `extra`
+    files (a model card) that loading ignores."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, blob in to_bytes(model, config, meta, metrics).items():
+        for name, blob in {**to_bytes(model, config, meta, metrics, posthoc), **(extra or {})}.items():
             archive.writestr(name, blob)
     return buffer.getvalue()
 
@@ -415,6 +433,9 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
     _refuse_unknown(header, HEADER_KEYS, "at its top level")
     config = _parse_config(header.get("config"))
     meta = _parse_meta(header.get("meta"), config)
+    posthoc = PostHoc.from_dict(header["posthoc"], meta.n_classes) if "posthoc" in header else PostHoc()
+    if posthoc.ood is not None and posthoc.ood.class_means.shape[1] != config.model.n_features:
+        raise CheckpointError("config.json: the out-of-distribution detector does not fit the model's features.")
     metrics = _parse_metrics(metrics_json) if metrics_json else {}  # absent (or empty): no metrics
 
     if len(weights) > MAX_WEIGHTS_BYTES:
@@ -446,7 +467,7 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
             raise CheckpointError(f"Weight '{name}' contains values that are not numbers.")
     model.load_state_dict(tensors)
     model.eval()
-    return Checkpoint(model, config, meta, metrics)
+    return Checkpoint(model, config, meta, metrics, posthoc)
 
 
 def load(folder: str | Path) -> Checkpoint:

@@ -288,10 +288,15 @@ class RunOutcome:
     test: dict[str, Any]
     params: ParamCounts
     seconds: float  # wall time of training, validation included
+    posthoc: Any = None  # hqcnn.posthoc.PostHoc fitted after training, when asked for
+    calibration: dict[str, Any] | None = None  # hqcnn.calibration.report of the test split
+    test_ci: dict[str, Any] | None = None  # 95% bootstrap intervals of test accuracy and AUC
 
     def metrics_json(self) -> dict[str, Any]:
         """What `metrics.json` holds."""
+        extra = {"calibration": self.calibration, "test_ci": self.test_ci} if self.posthoc is not None else {}
         return {
+            **extra,
             "test": self.test,
             "params": self.params.to_dict(),
             "seconds": self.seconds,
@@ -312,8 +317,14 @@ def run(
     callback: Callback | None = None,
     stop: threading.Event | None = None,
     backend: str = "auto",
+    posthoc: bool = False,
 ) -> RunOutcome:
-    """Prepare the data (unless given), build the model, train it, and test the kept weights."""
+    """Prepare the data (unless given), build the model, train it, and test the kept weights.
+
+    With `posthoc`, also fit what reads its answers (hqcnn.posthoc: temperature, threshold,
+    out-of-distribution detector) and measure the test split's calibration and intervals; the
+    app and the CLI ask for it, the experiments (which measure these themselves) do not.
+    """
     from hqcnn.data import prepare
 
     data = data if data is not None else prepare(config.data)
@@ -323,4 +334,15 @@ def run(
     result = train_model(model, data, config.train, callback, stop)
     seconds = time.perf_counter() - started
     test = evaluate(result.model, data.x_test, data.y_test)
-    return RunOutcome(config, data, result, test, parameter_counts(result.model), seconds)
+    outcome = RunOutcome(config, data, result, test, parameter_counts(result.model), seconds)
+    if posthoc and len(data.y_test):
+        from hqcnn import calibration
+        from hqcnn import posthoc as fitting
+        from hqcnn.metrics import test_intervals
+
+        outcome.posthoc = fitting.fit(result.model, data)
+        test_logits = calibration.logits(result.model, data.x_test)
+        labels = data.y_test.numpy().reshape(-1)
+        outcome.calibration = calibration.report(test_logits, labels, outcome.posthoc.temperature, config.train.seed)
+        outcome.test_ci = test_intervals(labels, calibration.softmax(test_logits), config.train.seed)
+    return outcome

@@ -103,9 +103,10 @@ def train_models(runs: list[tuple[str, dict[str, Any]]], events: Any, stop: Any)
             break
         config = RunConfig.from_dict(raw)
         data = data if data is not None and data.config == config.data else prepare(config.data)
-        outcome = run(config, data, _Reporter(events, name), stop)
+        outcome = run(config, data, _Reporter(events, name), stop, posthoc=True)
         meta = ModelMeta.from_data(outcome.data)
-        events.send(("model", name, checkpoint.to_zip(outcome.result.model, config, meta, outcome.metrics_json())))
+        files = checkpoint.to_zip(outcome.result.model, config, meta, outcome.metrics_json(), outcome.posthoc)
+        events.send(("model", name, files))
 
 
 def run_experiment(name: str, config: Any, preset: Any, events: Any, stop: Any) -> None:

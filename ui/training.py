@@ -131,6 +131,7 @@ class TrainedModel:
     meta: Any  # hqcnn.datasets_base.ModelMeta
     metrics: dict[str, Any]  # as in metrics.json: "test", "params", "seconds_per_epoch", ...
     source: str  # "trained" or "uploaded"
+    posthoc: Any = None  # hqcnn.posthoc.PostHoc: temperature, decision threshold, out-of-distribution detector
     # A name for this model that is never reused (unlike id(), which Python recycles once an object
     # is freed): per-model caches, such as the Explain page's, are keyed by it.
     key: str = field(default_factory=lambda: secrets.token_hex(8), compare=False)
@@ -141,16 +142,21 @@ class TrainedModel:
         from hqcnn.datasets_base import ModelMeta
 
         return cls(
-            outcome.result.model, outcome.config, ModelMeta.from_data(outcome.data), outcome.metrics_json(), "trained"
+            outcome.result.model,
+            outcome.config,
+            ModelMeta.from_data(outcome.data),
+            outcome.metrics_json(),
+            "trained",
+            outcome.posthoc,
         )
 
     @classmethod
     def from_checkpoint(cls, saved: Any, source: str = "uploaded") -> TrainedModel:
         """Wrap a loaded checkpoint."""
-        return cls(saved.model, saved.config, saved.meta, saved.metrics, source)
+        return cls(saved.model, saved.config, saved.meta, saved.metrics, source, saved.posthoc)
 
     def zip_bytes(self) -> bytes:
         """The checkpoint as a zip (safetensors + JSON)."""
         from hqcnn.checkpoint import to_zip
 
-        return to_zip(self.model, self.config, self.meta, self.metrics)
+        return to_zip(self.model, self.config, self.meta, self.metrics, self.posthoc)
