@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from hqcnn.markdown import md
 from ui import jobs, state
 from ui.sidebar import DISCLAIMER
-from ui.text import md
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
+from hqcnn.markdown import md
 from ui import state
 from ui.common import class_counts, ensure_dataset, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
-from ui.text import md
 
 st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout="wide")
 st.title("Data")

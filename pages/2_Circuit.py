@@ -156,8 +156,8 @@ def trained_export(trained, designed: ModelConfig) -> None:
     import torch
 
     from hqcnn.circuit import CircuitSpec, to_openqasm
+    from hqcnn.markdown import md
     from ui.common import dataset_title
-    from ui.text import md
 
     st.subheader("OpenQASM of your trained model")
     cfg, meta = trained.config.model, trained.meta

@@ -20,11 +20,11 @@ from hqcnn.config import ModelConfig  # noqa: E402
 from hqcnn.data import get_info  # noqa: E402
 from hqcnn.estimate import describe_seconds  # noqa: E402
 from hqcnn.folder_data import file_label  # noqa: E402
+from hqcnn.markdown import md  # noqa: E402
 from hqcnn.recipes import recommended_train_config  # noqa: E402
 from hqcnn.references import resnet18  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
-from ui.text import md  # noqa: E402
 from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training

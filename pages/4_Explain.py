@@ -2,10 +2,10 @@
 
 import streamlit as st
 
+from hqcnn.markdown import md
 from ui.common import dataset_title, ensure_dataset, user_errors
 from ui.sidebar import render as render_sidebar
 from ui.sidebar import session_may_use
-from ui.text import md
 
 st.set_page_config(page_title="Explain · HQCNN Explorer", page_icon="🔍", layout="wide")
 st.title("Explain a prediction")

@@ -16,10 +16,10 @@ st.title("Experiments")
 values = render_sidebar()
 
 from hqcnn import experiments as ex  # noqa: E402
+from hqcnn.markdown import md  # noqa: E402
 from ui.experiment_job import ExperimentJob  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
-from ui.text import md  # noqa: E402
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
 JOB_KEY = "experiment_job"

@@ -19,9 +19,9 @@ from hqcnn import plots
 from hqcnn.data import load_arrays, prepare_split
 from hqcnn.explain import ATTRIBUTIONS, attribute, bloch_vectors, misclassified, predict_one, probability_text
 from hqcnn.faithfulness import STEPS, faithfulness, randomised_middle, rank_correlation
+from hqcnn.markdown import md
 from hqcnn.train import run
 from tests.conftest import quick_config
-from ui.text import md
 from ui.training import HYBRID, TWIN, TrainedModel
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

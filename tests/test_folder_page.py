@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import folder_data as fd
+from hqcnn.markdown import md
 from tests.test_folder_data import make_folder, zip_bytes, zip_of
 from tests.test_pages import APP, assert_clean, open_page, wait_for_training
 from ui.sidebar import USER_DATASETS_KEY
-from ui.text import md
 
 pytestmark = pytest.mark.usefixtures("folder_cache")
 

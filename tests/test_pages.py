@@ -10,11 +10,11 @@ from streamlit.testing.v1 import AppTest
 
 from hqcnn import checkpoint
 from hqcnn.config import ModelConfig, TrainConfig, field_option
+from hqcnn.markdown import md
 from hqcnn.recipes import recommended_train_config
 from hqcnn.train import run
 from tests.conftest import quick_config
 from ui.state import RECIPE_SETTINGS, SETTINGS
-from ui.text import md
 from ui.training import HYBRID, TrainedModel
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -1,4 +1,4 @@
-"""User text as literal text: the Markdown escaping of ui/text.py and the HTML escaping of figure labels.
+"""User text as literal text: the Markdown escaping of hqcnn/markdown.py and the HTML escaping of figure labels.
 
 The browser tests (tests/e2e/test_shared_server.py) render the same payloads in Streamlit; these
 check the rules themselves."""
@@ -10,7 +10,7 @@ import re
 import pytest
 
 from hqcnn import plots
-from ui.text import MAX_SHOWN, WORD_JOINER, md
+from hqcnn.markdown import MAX_SHOWN, WORD_JOINER, md
 
 PAYLOADS = [
     "**Session expired** [log in](https://evil.example/login)",

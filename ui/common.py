@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from hqcnn.errors import HQCNNError
-from ui.text import md
+from hqcnn.markdown import md
 
 log = logging.getLogger("hqcnn.app")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from hqcnn.errors import DataError
+from hqcnn.markdown import md
 from ui import jobs, state
-from ui.text import md
 
 DISCLAIMER = "For research and teaching only. Not a medical device: never use it to diagnose, treat or triage patients."
 USER_DATASETS_KEY = "user_datasets"  # this session's uploads ("upload:<id>" keys), in upload order

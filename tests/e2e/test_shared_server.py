@@ -20,9 +20,9 @@ from PIL import Image
 
 from hqcnn import checkpoint
 from hqcnn.config import DataConfig, ModelConfig, RunConfig
+from hqcnn.markdown import WORD_JOINER
 from hqcnn.model import build_model
 from tests.e2e.test_browser import ERROR, INFO, WARNING, assert_healthy, button, heading, open_page, texts, wait_idle
-from ui.text import WORD_JOINER
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Text that comes from users, shown as text: never interpreted as Markdown, HTML or a link.
+"""Text that comes from users, shown as text in Markdown: never interpreted as Markdown, HTML or a link.
 
 Streamlit renders Markdown (links, images, emphasis, colour directives, LaTeX, autolinked URLs)
 in st.markdown, st.caption, st.info/warning/error/success, headers, tab and expander labels. Any
