@@ -63,7 +63,7 @@ class Checkpoint:
     config: RunConfig
     meta: ModelMeta
     metrics: dict[str, Any]
-    posthoc: PostHoc = PostHoc()  # neutral (T = 1, argmax, no detector) for files saved without one
+    posthoc: PostHoc = PostHoc()  # PostHoc.neutral(...) for files saved without one
 
 
 def _header(config: RunConfig, meta: ModelMeta, posthoc: PostHoc | None) -> dict[str, Any]:
@@ -433,7 +433,10 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
     _refuse_unknown(header, HEADER_KEYS, "at its top level")
     config = _parse_config(header.get("config"))
     meta = _parse_meta(header.get("meta"), config)
-    posthoc = PostHoc.from_dict(header["posthoc"], meta.n_classes) if "posthoc" in header else PostHoc()
+    if "posthoc" in header:
+        posthoc = PostHoc.from_dict(header["posthoc"], meta.n_classes)
+    else:
+        posthoc = PostHoc.neutral(meta.dataset, meta.n_classes)
     if posthoc.ood is not None and posthoc.ood.class_means.shape[1] != config.model.n_features:
         raise CheckpointError("config.json: the out-of-distribution detector does not fit the model's features.")
     metrics = _parse_metrics(metrics_json) if metrics_json else {}  # absent (or empty): no metrics

@@ -137,6 +137,12 @@ class PostHoc:
     youden: float | None = None  # the Youden-optimal threshold on the validation split
     ood: OODDetector | None = None
 
+    @classmethod
+    def neutral(cls, dataset: str, n_classes: int) -> PostHoc:
+        """What a model saved without one gets: T = 1, the 0.5 threshold (binary), no detector."""
+        positive = positive_class(dataset, n_classes)
+        return cls(positive=positive, threshold=DEFAULT_THRESHOLD if positive is not None else None)
+
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """(N, K) calibrated class probabilities: softmax(logits / T)."""
         return torch.softmax(logits.double() / self.temperature, dim=-1).cpu().numpy()

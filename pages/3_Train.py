@@ -28,6 +28,7 @@ from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
+TEST_PROBS_KEY = "_test_probabilities"  # model key → its calibrated test-split probabilities and labels
 LIVE_FIGURE_KEY, REFRESH_KEY = "_live_figure", "_live_refresh_s"
 # The live part reruns every second while training (the progress bar), every few seconds while
 # waiting for a slot. Building the live figure takes about 0.2 s of the one interpreter that every
@@ -251,15 +252,113 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
         right.plotly_chart(
             plots.roc_curves(test["roc"], labels, test["auc"], reference.auc if reference else None), key="roc"
         )
+    st.subheader("Reading its answers: calibration, decision threshold, model card")
+    tabs = st.tabs([f"{name} model" for name in models]) if len(models) > 1 else [st.container()]
+    cards = {}
+    for tab, (name, model) in zip(tabs, models.items(), strict=True):
+        with tab, user_errors(stop=False):
+            cards[name] = show_reading(name, model, models)
     for column, (name, model) in zip(st.columns(len(models)), models.items(), strict=True):
         column.download_button(
-            f"Download the {name} model (safetensors + JSON, zip)",
-            model.zip_bytes(),
+            f"Download the {name} model (safetensors + JSON + model card, zip)",
+            model.zip_bytes(cards.get(name)),
             file_name=f"hqcnn_{file_label(model.meta.dataset)}_{model.config.model.n_qubits}q_{model.config.model.kind}.zip",
             mime="application/zip",
             key=f"download_{model.config.model.kind}",
         )
     st.page_link("pages/4_Explain.py", label="Next: explain its predictions", icon="➡️")
+
+
+def _test_probabilities(trained: TrainedModel, models: dict[str, TrainedModel]) -> tuple[Any, Any]:
+    """Calibrated test-split probabilities (N, K) and labels (N,) of a model, computed once per
+    model (the session keeps only those of its current models)."""
+    cache = st.session_state.setdefault(TEST_PROBS_KEY, {})
+    for key in [k for k in cache if k not in {m.key for m in models.values()}]:
+        del cache[key]
+    if trained.key not in cache:
+        from hqcnn.data import prepare_split
+        from hqcnn.posthoc import answer
+
+        with st.spinner("Running the test split through the model…"):
+            x, y = prepare_split(trained.config.data, "test", trained.meta.mean, trained.meta.std)
+            cache[trained.key] = (answer(trained.model, trained.posthoc, x).probabilities, y.numpy().reshape(-1))
+    return cache[trained.key]
+
+
+def _set_threshold(trained: TrainedModel, key: str) -> None:
+    trained.posthoc = trained.posthoc.with_threshold(st.session_state[key])
+
+
+def show_reading(name: str, trained: TrainedModel, models: dict[str, TrainedModel]) -> str:
+    """Calibration, the decision threshold (binary tasks) and the model card of one model; returns the card."""
+    from hqcnn.metrics import operating_point
+    from hqcnn.model_card import model_card
+
+    posthoc, labels = trained.posthoc, list(trained.meta.label_names)
+    probs, y = _test_probabilities(trained, models)
+    calibration = trained.metrics.get("calibration")
+    left, right = st.columns(2)
+    if calibration:
+        before, after = calibration["as_trained"], calibration["scaled"]
+        left.plotly_chart(plots.reliability_diagram(calibration), key=f"reliability_{trained.key}")
+        left.caption(
+            f"Expected calibration error on the test split: {before['ece']:.3f} as trained "
+            f"(95% interval {before['ece_ci'][0]:.3f}–{before['ece_ci'][1]:.3f}), {after['ece']:.3f} after dividing "
+            f"the logits by T = {posthoc.temperature:.2f} fitted on the validation split "
+            f"({after['ece_ci'][0]:.3f}–{after['ece_ci'][1]:.3f}); 0 is perfect. Among images given 80% confidence, "
+            "a calibrated model is right 80% of the time. The Explain page shows the calibrated probabilities."
+        )
+    else:
+        left.info("This model was saved without calibration: its probabilities are the raw softmax outputs.")
+    if posthoc.positive is not None and posthoc.threshold is not None:
+        positive = labels[posthoc.positive]
+        key = f"threshold_{trained.key}"
+        right.slider(
+            f"Decision threshold: call {md(positive)} when its calibrated probability is at least",
+            min_value=0.01,
+            max_value=0.99,
+            value=posthoc.threshold,
+            step=0.01,
+            key=key,
+            on_change=_set_threshold,
+            args=(trained, key),
+            help="Lower: more of the images with the finding are caught (sensitivity), at the cost of more false "
+            "alarms (specificity). The threshold goes with the downloaded model and is used on the Explain page.",
+        )
+        posthoc = trained.posthoc  # as just set
+        point = operating_point(y, probs, posthoc.positive, posthoc.threshold)
+        cols = right.columns(4)
+        for col, (k, label) in zip(cols, [("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
+                                          ("ppv", "PPV"), ("npv", "NPV")], strict=True):  # fmt: skip
+            col.metric(label, "n/a" if point[k] is None else f"{point[k]:.3f}")
+        right.caption(
+            "On the test split. PPV and NPV depend on how common the finding is; here it is "
+            f"{(y == posthoc.positive).mean():.0%} of test images. "
+            + (f"Youden-optimal threshold on the validation split: {posthoc.youden:.2f}." if posthoc.youden else "")
+        )
+        right.plotly_chart(
+            plots.threshold_roc(probs[:, posthoc.positive], y == posthoc.positive, posthoc.threshold, positive,
+                                posthoc.youden),
+            key=f"threshold_roc_{trained.key}",
+        )  # fmt: skip
+        other = 1 - posthoc.positive
+        confusion = [[0, 0], [0, 0]]
+        confusion[posthoc.positive][posthoc.positive], confusion[posthoc.positive][other] = point["tp"], point["fn"]
+        confusion[other][other], confusion[other][posthoc.positive] = point["tn"], point["fp"]
+        left.plotly_chart(
+            plots.confusion_matrix(confusion, labels, f"Confusion matrix at threshold {posthoc.threshold:.2f} (test set)"),
+            key=f"threshold_confusion_{trained.key}",
+        )
+    card = model_card(
+        trained.config, trained.meta, trained.metrics, trained.posthoc, dataset_title(trained.meta.dataset), probs, y
+    )
+    with st.expander("Model card (also in the downloaded zip)"):
+        st.markdown(card)
+    st.download_button(
+        "Model card (Markdown)", card, f"model_card_{trained.config.model.kind}.md", "text/markdown",
+        key=f"card_{trained.key}", on_click="ignore",
+    )  # fmt: skip
+    return card
 
 
 models: dict[str, TrainedModel] = st.session_state.get(MODELS_KEY) or {}

@@ -136,6 +136,12 @@ class TrainedModel:
     # is freed): per-model caches, such as the Explain page's, are keyed by it.
     key: str = field(default_factory=lambda: secrets.token_hex(8), compare=False)
 
+    def __post_init__(self) -> None:
+        if self.posthoc is None:  # a model without one reads its answers as trained (T = 1, 0.5, no check)
+            from hqcnn.posthoc import PostHoc
+
+            self.posthoc = PostHoc.neutral(self.meta.dataset, self.meta.n_classes)
+
     @classmethod
     def from_outcome(cls, outcome: RunOutcome) -> TrainedModel:
         """Wrap a finished run."""
@@ -155,8 +161,10 @@ class TrainedModel:
         """Wrap a loaded checkpoint."""
         return cls(saved.model, saved.config, saved.meta, saved.metrics, source, saved.posthoc)
 
-    def zip_bytes(self) -> bytes:
-        """The checkpoint as a zip (safetensors + JSON)."""
+    def zip_bytes(self, card: str | None = None) -> bytes:
+        """The checkpoint as a zip (safetensors + JSON), with its model card when given."""
         from hqcnn.checkpoint import to_zip
+        from hqcnn.model_card import FILE_NAME
 
-        return to_zip(self.model, self.config, self.meta, self.metrics, self.posthoc)
+        extra = {FILE_NAME: card.encode()} if card else None
+        return to_zip(self.model, self.config, self.meta, self.metrics, self.posthoc, extra)

@@ -14,6 +14,7 @@ Where things are:
 - `data`: `class_balance`, `sample_grid`, `before_after`;
 - `training`: `training_curves`, `parameter_counts`;
 - `evaluation`: `confusion_matrix`, `roc_curves`, `metrics_comparison`, `class_probabilities`;
+- `decision`: `reliability_diagram`, `threshold_roc` (reading calibrated answers);
 - `quantum`: `qubit_bars`, `qubit_distributions`, `bloch_spheres`;
 - `attribution`: `saliency_overlay`.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from hqcnn.plots.attribution import saliency_overlay
 from hqcnn.plots.data import before_after, class_balance, sample_grid
+from hqcnn.plots.decision import reliability_diagram, threshold_roc
 from hqcnn.plots.evaluation import class_probabilities, confusion_matrix, metrics_comparison, roc_curves
 from hqcnn.plots.quantum import bloch_spheres, qubit_bars, qubit_distributions
 from hqcnn.plots.style import OKABE_ITO, apply_style, plain
@@ -40,8 +42,10 @@ __all__ = [
     "plain",
     "qubit_bars",
     "qubit_distributions",
+    "reliability_diagram",
     "roc_curves",
     "sample_grid",
     "saliency_overlay",
+    "threshold_roc",
     "training_curves",
 ]
