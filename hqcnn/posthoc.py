@@ -50,7 +50,7 @@ def backbone_features(model: torch.nn.Module, x: torch.Tensor, batch_size: int =
     return torch.cat(parts).double().numpy() if parts else np.zeros((0, model.cfg.n_features))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OODDetector:
     """Mahalanobis distance of backbone features to the nearest class mean, and its threshold."""
 
@@ -59,6 +59,11 @@ class OODDetector:
     threshold: float  # a score above it is "unlike the training data"
     rate: float  # the intended false-alarm rate on in-distribution images
     val_rate: float  # the share of validation images above the threshold (≈ rate)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OODDetector) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """(N,) squared Mahalanobis distance of each feature row to its nearest class mean."""
