@@ -1,4 +1,4 @@
-"""Command line: python -m hqcnn train | evaluate | datasets | export-example | bench.
+"""Command line: python -m hqcnn train | evaluate | predict | datasets | export-example | bench | experiment.
 
 Every HQCNNError ends the program with its plain message and exit status 2, never a traceback.
 """
@@ -114,12 +114,78 @@ def cmd_train(args: argparse.Namespace) -> int:
     callback.bar.close()
     metrics = outcome.metrics_json()
     meta = ModelMeta.from_data(data)
+    from hqcnn.model_card import FILE_NAME as CARD_FILE
+
+    card = _model_card(outcome, meta)
     out = checkpoint.save(
-        args.out, outcome.result.model, config, meta, metrics, overwrite=args.overwrite, posthoc=outcome.posthoc
+        args.out, outcome.result.model, config, meta, metrics, args.overwrite, outcome.posthoc, {CARD_FILE: card}
     )
     print(f"kept {outcome.result.kept}; trained in {outcome.seconds:.1f} s; saved to {out}")
     _print_metrics(outcome.test, metrics["params"])
     return 0
+
+
+def _model_card(outcome: Any, meta: Any) -> bytes:
+    """The model card of a finished run, with its operating point on the test split."""
+    from hqcnn.model_card import model_card
+    from hqcnn.posthoc import answer
+
+    data = outcome.data
+    probs = answer(outcome.result.model, outcome.posthoc, data.x_test).probabilities
+    labels = data.y_test.numpy().reshape(-1)
+    card = model_card(outcome.config, meta, outcome.metrics_json(), outcome.posthoc, data.info.title, probs, labels)
+    return card.encode()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify image files (PNG, JPEG or DICOM) with a saved run: calibrated probabilities, the
+    decision at the saved threshold, and a warning for images unlike the training data."""
+    from hqcnn import checkpoint
+    from hqcnn.errors import ImageError
+    from hqcnn.imageio import MAX_UPLOAD_BYTES, image_to_model_input
+    from hqcnn.posthoc import answer
+
+    saved = checkpoint.load(args.run)
+    names, posthoc = saved.meta.label_names, saved.posthoc
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            if path.stat().st_size > MAX_UPLOAD_BYTES:
+                raise ImageError(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+            x = image_to_model_input(path.read_bytes(), saved.meta, saved.config.data)
+        except (HQCNNError, OSError) as err:
+            failed += 1
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            print(f"{path}: cannot be read: {reason}", file=sys.stderr)
+            continue
+        shown = answer(saved.model, posthoc, x)
+        probs, called = shown.probabilities[0], int(shown.predicted[0])
+        rows.append(
+            {
+                "image": str(path),
+                "predicted": names[called],
+                "calibrated_probabilities": dict(zip(names, map(float, probs), strict=True)),
+                "unusual": None if shown.unusual is None else bool(shown.unusual[0]),
+                "unusual_score": None if shown.ood_score is None else float(shown.ood_score[0]),
+            }
+        )
+    if args.json:
+        print(json.dumps({"temperature": posthoc.temperature, "threshold": posthoc.threshold, "images": rows}, indent=2))
+    else:
+        rule = (
+            f"called {names[posthoc.positive]} when its probability is at least {posthoc.threshold:.2f}"
+            if posthoc.positive is not None and posthoc.threshold is not None
+            else "the most probable class is called"
+        )
+        calibrated = "uncalibrated" if posthoc.temperature == 1.0 else f"calibrated, T = {posthoc.temperature:.2f}"
+        print(f"{saved.config.model.kind} model on {saved.meta.dataset} ({calibrated}; {rule}). Research and teaching only.")
+        for row in rows:
+            if row["unusual"]:
+                print(f"{row['image']}: WARNING: this image does not look like the training data "
+                      f"(score {row['unusual_score']:.1f} > {posthoc.ood.threshold:.1f}); the prediction may mean nothing.")  # fmt: skip
+            chances = ", ".join(f"{name} {p:.2f}" for name, p in row["calibrated_probabilities"].items())
+            print(f"{row['image']}: {row['predicted']} ({chances})")
+    return 2 if failed else 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -278,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--run", type=Path, required=True, help="run folder written by 'train'")
     p_eval.add_argument("--json", action="store_true")
     p_eval.set_defaults(func=cmd_evaluate)
+
+    p_pred = sub.add_parser("predict", help="classify image files (PNG, JPEG or DICOM) with a saved run")
+    p_pred.add_argument("--run", type=Path, required=True, help="run folder written by 'train'")
+    p_pred.add_argument("images", type=Path, nargs="+", help="image files")
+    p_pred.add_argument("--json", action="store_true")
+    p_pred.set_defaults(func=cmd_predict)
 
     p_data = sub.add_parser("datasets", help="list datasets: bundled, cached or downloadable; what the cache holds")
     p_data.add_argument(

@@ -233,13 +233,14 @@ def save(
     metrics: dict[str, Any] | None = None,
     overwrite: bool = False,
     posthoc: PostHoc | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
     """Write a run folder at `folder` atomically (see the module docstring); returns the folder.
 
     `folder` must pass `check_out_folder(folder, overwrite)`. If it does not, or writing fails (a
     full disk), the files go to a new temporary folder and the CheckpointError names it.
     """
-    files = to_bytes(model, config, meta, metrics, posthoc)
+    files = {**to_bytes(model, config, meta, metrics, posthoc), **(extra or {})}  # extra: e.g. the model card
     try:
         target = check_out_folder(folder, overwrite)
         _publish(target, files)
@@ -437,8 +438,8 @@ def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = 
         posthoc = PostHoc.from_dict(header["posthoc"], meta.n_classes)
     else:
         posthoc = PostHoc.neutral(meta.dataset, meta.n_classes)
-    if posthoc.ood is not None and posthoc.ood.class_means.shape[1] != config.model.n_features:
-        raise CheckpointError("config.json: the out-of-distribution detector does not fit the model's features.")
+    if posthoc.ood is not None and posthoc.ood.class_means.shape[1] != config.model.channels[1]:
+        raise CheckpointError("config.json: the out-of-distribution detector does not fit the model's feature maps.")
     metrics = _parse_metrics(metrics_json) if metrics_json else {}  # absent (or empty): no metrics
 
     if len(weights) > MAX_WEIGHTS_BYTES:

@@ -43,12 +43,19 @@ class Backbone(nn.Module):
         # the circuit's output constant (measured: small sets like BreastMNIST collapse without it).
         self.feature_norm = nn.BatchNorm1d(cfg.n_features, affine=False) if cfg.batch_norm else nn.Identity()
 
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, c2, H/4, W/4): the two convolution blocks."""
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))  # (B, c1, H/2, W/2)
+        return self.pool(torch.relu(self.bn2(self.conv2(x))))  # (B, c2, H/4, W/4)
+
+    def project_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, c2, H/4, W/4) → (B, n_features)."""
+        x = self.grid(maps).flatten(1)  # (B, c2·7·7)
+        return self.feature_norm(self.project(self.dropout(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) → (B, n_features)."""
-        x = self.pool(torch.relu(self.bn1(self.conv1(x))))  # (B, c1, H/2, W/2)
-        x = self.pool(torch.relu(self.bn2(self.conv2(x))))  # (B, c2, H/4, W/4)
-        x = self.grid(x).flatten(1)  # (B, c2·7·7)
-        return self.feature_norm(self.project(self.dropout(x)))
+        return self.project_maps(self.feature_maps(x))
 
 
 class QuantumLayer(nn.Module):

@@ -7,11 +7,14 @@ unlike the training data.
 - **Decision threshold** (binary tasks): the calibrated probability of the positive class above
   which an image is called positive. 0.5 until the user moves it; the Youden-optimal point
   (max sensitivity + specificity − 1) on the validation split is kept beside it.
-- **Out-of-distribution detector** (Lee et al. 2018): the Mahalanobis distance of the backbone's
-  features (the numbers the circuit encodes) to the nearest class mean, with one shared covariance
-  (Ledoit–Wolf shrinkage, scikit-learn), fitted on the training split. Its threshold is the
-  validation split's (1 − rate) quantile, so about `rate` of images like the training data are
-  flagged by mistake (the false-alarm rate).
+- **Out-of-distribution detector** (Lee et al. 2018): the Mahalanobis distance of the last
+  convolution block's channel means (global average pooling of its feature maps) to the nearest
+  class mean, with one shared covariance (Ledoit–Wolf shrinkage, scikit-learn), fitted on the
+  training split. Its threshold is the validation split's (1 − rate) quantile, so about `rate` of
+  images like the training data are flagged by mistake (the false-alarm rate). Measured on models
+  trained on one bundled set and shown another's test images, these channel means flagged 100% of
+  them, where the n_features projection the circuit encodes missed 80% of chest X-rays shown to a
+  BreastMNIST model: the projection keeps what separates the classes, not what the images look like.
 
 `PostHoc` round-trips through JSON (`to_dict` / `from_dict`); `from_dict` validates every field,
 because a model file is untrusted.
@@ -32,7 +35,7 @@ FALSE_ALARM_RATE = 0.05  # share of in-distribution validation images the warnin
 DEFAULT_THRESHOLD = 0.5
 # The class a binary test looks for, where it is not class 1 (MedMNIST's BreastMNIST: 0 = malignant).
 POSITIVE_CLASS = {"breastmnist": 0}
-MAX_FEATURES = 64  # ModelConfig.n_features is at most 24; a file claiming more is refused
+MAX_FEATURES = 256  # the most channels ModelConfig.channels allows; a file claiming more is refused
 MAX_CLASSES = 100
 
 
@@ -41,13 +44,18 @@ def positive_class(dataset: str, n_classes: int) -> int | None:
     return POSITIVE_CLASS.get(dataset, 1) if n_classes == 2 else None
 
 
+def channel_means(maps: torch.Tensor) -> np.ndarray:
+    """(B, c2, h, w) feature maps → (B, c2) their spatial means (float64): what the detector measures."""
+    return maps.mean(dim=(2, 3)).double().cpu().numpy()
+
+
 @torch.no_grad()
-def backbone_features(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """(N, n_features) backbone outputs in evaluation mode (float64, CPU)."""
+def detector_features(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """(N, c2) the detector's features of images `x`, in evaluation mode."""
     model.eval()
     device = next(model.parameters()).device
-    parts = [model.backbone(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(parts).double().numpy() if parts else np.zeros((0, model.cfg.n_features))
+    parts = [channel_means(model.backbone.feature_maps(x[i : i + batch_size].to(device))) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.cfg.channels[1]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,9 +220,9 @@ def fit(model: torch.nn.Module, data: Any, rate: float = FALSE_ALARM_RATE) -> Po
         probs = torch.softmax(val_logits / temperature, dim=1).numpy()
         youden = youden_threshold(probs[:, positive], data.y_val.numpy().reshape(-1) == positive)
     ood = None
-    if len(data.x_val) and len(data.x_train) > model.cfg.n_features:
+    if len(data.x_val) and len(data.x_train) > model.cfg.channels[1]:
         ood = fit_ood(
-            backbone_features(model, data.x_train), data.y_train.numpy(), backbone_features(model, data.x_val), rate
+            detector_features(model, data.x_train), data.y_train.numpy(), detector_features(model, data.x_val), rate
         )
     return PostHoc(
         temperature=temperature,
@@ -270,11 +278,10 @@ def answer(model: torch.nn.Module, posthoc: PostHoc, x: torch.Tensor) -> Answer:
     """Calibrated probabilities, the decision and the out-of-distribution score of images `x`."""
     model.eval()
     device = next(model.parameters()).device
-    x = x.to(device)
-    features = model.backbone(x)
-    logits = model.head(model.middle(features))
+    maps = model.backbone.feature_maps(x.to(device))
+    logits = model.head(model.middle(model.backbone.project_maps(maps)))
     probs = posthoc.probabilities(logits)
-    scores = posthoc.ood.scores(features.double().cpu().numpy()) if posthoc.ood else None
+    scores = posthoc.ood.scores(channel_means(maps)) if posthoc.ood else None
     return Answer(
         probabilities=probs,
         predicted=posthoc.decide(probs),

@@ -44,7 +44,8 @@ def test_train_then_evaluate(tmp_path):
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "metrics.json", "MODEL_CARD.md"}
+    assert "research and teaching only" in (out / "MODEL_CARD.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"accuracy", "auc", "precision", "recall", "specificity", "f1"}
     assert set(metrics["params"]) >= {"backbone", "quantum", "head", "total"}
@@ -53,6 +54,39 @@ def test_train_then_evaluate(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     # Re-evaluating the saved model reproduces the metrics recorded at training time.
     assert json.loads(evaluated.stdout)["test"]["accuracy"] == metrics["test"]["accuracy"]
+    _predict_reads_images_and_warns_of_unusual_ones(out, tmp_path)
+
+
+def _predict_reads_images_and_warns_of_unusual_ones(run: Path, tmp_path: Path) -> None:
+    """`predict` on a saved BreastMNIST run: a test image, a drawn ellipse, a file that is no image."""
+    import numpy as np
+    from PIL import Image
+
+    from hqcnn import checkpoint
+    from hqcnn.config import DataConfig
+    from hqcnn.data import load_arrays
+    from hqcnn.imageio import image_to_model_input
+    from hqcnn.posthoc import answer
+
+    image = load_arrays("breastmnist", 28)["test"][0][0]
+    Image.fromarray(image).save(tmp_path / "scan.png")
+    yy, xx = np.mgrid[:64, :64]
+    Image.fromarray(((((xx - 32) / 20) ** 2 + ((yy - 32) / 12) ** 2 < 1) * 255).astype(np.uint8)).save(
+        tmp_path / "ellipse.png"
+    )
+    (tmp_path / "notes.png").write_bytes(b"not an image")
+    done = _cli("predict", "--run", str(run), str(tmp_path / "scan.png"), str(tmp_path / "ellipse.png"), "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["images"]
+    saved = checkpoint.load(run)
+    expected = answer(
+        saved.model, saved.posthoc, image_to_model_input((tmp_path / "scan.png").read_bytes(), saved.meta, DataConfig())
+    )
+    assert rows[0]["calibrated_probabilities"]["malignant"] == pytest.approx(expected.probabilities[0, 0], abs=1e-6)
+    assert rows[1]["unusual"] is True
+    words = _cli("predict", "--run", str(run), str(tmp_path / "ellipse.png"), str(tmp_path / "notes.png"))
+    assert words.returncode == 2 and "does not look like the training data" in words.stdout
+    assert "notes.png: cannot be read" in words.stderr and "Traceback" not in words.stderr
 
 
 def test_classical_twin_from_cli(tmp_path):

@@ -195,8 +195,8 @@ def test_checkpoint_round_trip_and_old_files(outcome, tmp_path):
         (lambda p: {**p, "ood": {**p["ood"], "precision": [[1.0]]}}, "sizes"),
         (lambda p: {**p, "ood": {**p["ood"], "class_means": [[1e400] * 8] * 2}}, "not numbers"),
         (lambda p: {**p, "ood": {**p["ood"], "class_means": [["a"] * 8] * 2}}, "table of numbers"),
-        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 8] * 3}}, "classes"),
-        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 8] * 101}}, "table of numbers"),
+        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 16] * 3}}, "classes"),
+        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 16] * 300}}, "table of numbers"),
     ],
 )
 def test_a_crafted_posthoc_section_is_refused_in_words(outcome, change, message):
@@ -210,11 +210,11 @@ def test_a_crafted_posthoc_section_is_refused_in_words(outcome, change, message)
 
 def test_a_detector_for_other_features_is_refused(outcome):
     meta = ModelMeta.from_data(outcome.data)
-    other = replace(outcome.config, model=replace(outcome.config.model, n_qubits=3, n_features=6))
+    other = replace(outcome.config, model=replace(outcome.config.model, channels=(4, 8)))
     from hqcnn.model import build_model
 
     files = checkpoint.to_bytes(build_model(other.model, 1, 2), other, meta, posthoc=outcome.posthoc)
-    with pytest.raises(CheckpointError, match="features"):
+    with pytest.raises(CheckpointError, match="feature maps"):
         checkpoint.from_bytes(files["model.safetensors"], files["config.json"])
 
 
