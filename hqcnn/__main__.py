@@ -192,13 +192,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Re-evaluate a saved run on its dataset's test split."""
     from hqcnn import checkpoint
     from hqcnn.data import prepare_split
+    from hqcnn.datasets_base import positive_class
     from hqcnn.model import parameter_counts
     from hqcnn.train import evaluate
 
     saved = checkpoint.load(args.run)
     # Normalised with the statistics stored with the model, exactly as in training.
     x_test, y_test = prepare_split(saved.config.data, "test", saved.meta.mean, saved.meta.std)
-    test = evaluate(saved.model, x_test, y_test)
+    test = evaluate(saved.model, x_test, y_test, positive_class(saved.meta.dataset, saved.meta.n_classes))
     if args.json:
         print(json.dumps({"test": test, "params": parameter_counts(saved.model).to_dict()}, indent=2))
     else:

@@ -35,6 +35,15 @@ def data_dir() -> Path:
     return Path.home() / ".cache" / "hqcnn" / "medmnist"
 
 
+# The class a binary task screens for, where it is not class 1 (MedMNIST's BreastMNIST: 0 = malignant).
+POSITIVE_CLASS = {"breastmnist": 0}
+
+
+def positive_class(dataset: str, n_classes: int) -> int | None:
+    """The class a binary task screens for (sensitivity is its recall; 1 unless listed); None if K > 2."""
+    return POSITIVE_CLASS.get(dataset, 1) if n_classes == 2 else None
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """The catalogue entry of one dataset (a MedMNIST set or a folder of the user's images), typed."""
@@ -52,6 +61,11 @@ class DatasetInfo:
     def n_classes(self) -> int:
         """Number of classes."""
         return len(self.label_names)
+
+    @property
+    def positive(self) -> int | None:
+        """The class a binary task screens for (see `positive_class`); None for more classes."""
+        return positive_class(self.key, self.n_classes)
 
     def training_images(self, per_class: int | None = None) -> int:
         """How many images a run trains on: the whole train split, or at most `per_class` per class."""

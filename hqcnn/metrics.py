@@ -87,7 +87,7 @@ def _roc(positive: np.ndarray, score: np.ndarray) -> dict[str, list[float]] | No
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thr.tolist()}
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, positive: int | None = 1) -> dict[str, Any]:
     """Metrics of predicted class probabilities against true labels, as a JSON-ready dict.
 
     Args:
@@ -101,16 +101,18 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
         - "accuracy", "majority_accuracy" (always predicting the most frequent class of
           `y_true`, the baseline to show beside the results), "n" (number of samples).
         - "precision", "recall" (sensitivity), "specificity", "f1": for K == 2 those of the
-          positive class 1 (MedMNIST binary tasks: 1 = disease). For K > 2 the macro average
+          class `positive` (the finding screened for: 1 in most MedMNIST binary tasks, 0 =
+          malignant in BreastMNIST; see `datasets_base.positive_class`), also returned as
+          "positive" (None for K > 2). For K > 2 the macro average
           (one-vs-rest per class) over the classes that occur in `y_true` or in the predictions,
           as scikit-learn does: a class absent from both says nothing about this split.
           Zero division gives 0.0.
-        - "auc": ROC-AUC; binary from probs[:, 1], multi-class the macro one-vs-rest mean over
+        - "auc": ROC-AUC; binary from probs[:, positive] (the same for either class), multi-class the macro one-vs-rest mean over
           the classes that have both positives and negatives in `y_true` (equal to sklearn's
           `roc_auc_score(multi_class="ovr")` when every class occurs). None when undefined
           (fewer than two classes in `y_true`).
         - "confusion": K x K list of lists, rows = true class, columns = predicted class.
-        - "roc": binary: {"fpr", "tpr", "thresholds"} of class 1, or None when undefined;
+        - "roc": binary: {"fpr", "tpr", "thresholds"} of class `positive`, or None when undefined;
           multi-class: {"0": {...}, "1": {...}, ...} one-vs-rest curves, None for a class whose
           curve is undefined. sklearn's leading +inf threshold is replaced by the next float
           above the highest score so the result is strict JSON.
@@ -122,6 +124,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
     """
     y, p = _validate(y_true, probs)
     n, k = p.shape
+    positive = 1 if positive is None else positive  # None: a multi-class task's (unused) value
+    if k == 2 and positive not in (0, 1):
+        raise HQCNNError(f"The positive class of a binary task is 0 or 1, got {positive!r}.")
     pred = p.argmax(axis=1)
 
     confusion = np.bincount(k * y + pred, minlength=k * k).reshape(k, k)
@@ -140,10 +145,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
 
     if k == 2:
         summary = {
-            "precision": precision[1],
-            "recall": recall[1],
-            "specificity": specificity[1],
-            "f1": f1[1],
+            "precision": precision[positive],
+            "recall": recall[positive],
+            "specificity": specificity[positive],
+            "f1": f1[positive],
         }
     else:
         seen = (support > 0) | (predicted > 0)
@@ -155,9 +160,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
         }
 
     if k == 2:
-        positive = y == 1
-        auc = float(roc_auc_score(positive, p[:, 1])) if 0 < positive.sum() < n else None
-        roc: Any = _roc(positive, p[:, 1])
+        is_positive = y == positive
+        auc = float(roc_auc_score(is_positive, p[:, positive])) if 0 < is_positive.sum() < n else None
+        roc: Any = _roc(is_positive, p[:, positive])
     else:
         aucs = [float(roc_auc_score(y == c, p[:, c])) for c in range(k) if 0 < support[c] < n]
         auc = float(np.mean(aucs)) if aucs else None
@@ -170,6 +175,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, A
         "confusion": confusion.tolist(),
         "roc": roc,
         "majority_accuracy": float(support.max() / n),
+        "positive": positive if k == 2 else None,
         "n": int(n),
         "per_class": {
             "precision": precision.tolist(),

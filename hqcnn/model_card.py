@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hqcnn.checkpoint import CARD_FILE
 from hqcnn.config import RunConfig
 from hqcnn.datasets_base import ModelMeta
 from hqcnn.markdown import md
@@ -20,7 +21,7 @@ from hqcnn.metrics import bootstrap_interval, operating_point
 from hqcnn.posthoc import PostHoc
 from hqcnn.references import SOURCE, resnet18
 
-FILE_NAME = "MODEL_CARD.md"
+FILE_NAME = CARD_FILE
 KIND_WORDS = {
     "hybrid": "hybrid quantum–classical CNN",
     "classical": "classical twin (the circuit replaced by a classical layer with as many parameters)",

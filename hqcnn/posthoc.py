@@ -29,19 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from hqcnn.datasets_base import positive_class
 from hqcnn.errors import CheckpointError
 
 FALSE_ALARM_RATE = 0.05  # share of in-distribution validation images the warning may flag
 DEFAULT_THRESHOLD = 0.5
-# The class a binary test looks for, where it is not class 1 (MedMNIST's BreastMNIST: 0 = malignant).
-POSITIVE_CLASS = {"breastmnist": 0}
 MAX_FEATURES = 256  # the most channels ModelConfig.channels allows; a file claiming more is refused
 MAX_CLASSES = 100
-
-
-def positive_class(dataset: str, n_classes: int) -> int | None:
-    """The class a binary task is screening for (its sensitivity is that class's recall); None if K > 2."""
-    return POSITIVE_CLASS.get(dataset, 1) if n_classes == 2 else None
 
 
 def channel_means(maps: torch.Tensor) -> np.ndarray:

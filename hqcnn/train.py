@@ -121,9 +121,9 @@ def predict_proba(model: HybridNet, x: torch.Tensor, batch_size: int = 512) -> n
     return torch.cat(chunks).double().numpy()
 
 
-def evaluate(model: HybridNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-    """All classification metrics of `model` on (x, y)."""
-    return classification_metrics(y.numpy(), predict_proba(model, x))
+def evaluate(model: HybridNet, x: torch.Tensor, y: torch.Tensor, positive: int | None = 1) -> dict[str, Any]:
+    """All classification metrics of `model` on (x, y); `positive`: a binary task's screened-for class."""
+    return classification_metrics(y.numpy(), predict_proba(model, x), positive)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -228,7 +228,7 @@ def train_model(
         if seen == 0:  # stopped before this epoch trained anything
             break
 
-        val = evaluate(model, data.x_val, data.y_val)
+        val = evaluate(model, data.x_val, data.y_val, data.info.positive)
         row = {
             "epoch": epoch,
             "train_loss": loss_sum / seen,
@@ -259,7 +259,7 @@ def train_model(
         # them: one pass over the training images, without augmentation.
         update_bn((x_train[a:b] for a, b in bounds), model, device)
         result.averaged_epochs = (averaged_epochs[0], averaged_epochs[-1])
-        val = evaluate(model, data.x_val, data.y_val)
+        val = evaluate(model, data.x_val, data.y_val, data.info.positive)
         result.val = {"accuracy": val["accuracy"], "auc": val["auc"]}
     else:
         model.load_state_dict(best_state)
@@ -333,7 +333,7 @@ def run(
     started = time.perf_counter()
     result = train_model(model, data, config.train, callback, stop)
     seconds = time.perf_counter() - started
-    test = evaluate(result.model, data.x_test, data.y_test)
+    test = evaluate(result.model, data.x_test, data.y_test, data.info.positive)
     outcome = RunOutcome(config, data, result, test, parameter_counts(result.model), seconds)
     if posthoc and len(data.y_test):
         from hqcnn import calibration

@@ -208,10 +208,12 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
     st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
+    positive = test.get("positive")
+    of = f" ({md(hybrid.meta.label_names[positive])})" if positive is not None else " (macro average)"
     for col, key, label in zip(
         cols,
         ["accuracy", "auc", "precision", "recall", "specificity", "f1"],
-        ["Accuracy", "ROC-AUC", "Precision", "Recall (sensitivity)", "Specificity", "F1"],
+        ["Accuracy", "ROC-AUC", f"Precision{of}", f"Recall, sensitivity{of}", f"Specificity{of}", f"F1{of}"],
         strict=False,
     ):
         value = test[key]
@@ -250,7 +252,8 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
     left.plotly_chart(plots.confusion_matrix(test["confusion"], labels), key="confusion")
     if test.get("roc"):
         right.plotly_chart(
-            plots.roc_curves(test["roc"], labels, test["auc"], reference.auc if reference else None), key="roc"
+            plots.roc_curves(test["roc"], labels, test["auc"], reference.auc if reference else None, positive),
+            key="roc",
         )
     st.subheader("Reading its answers: calibration, decision threshold, model card")
     tabs = st.tabs([f"{name} model" for name in models]) if len(models) > 1 else [st.container()]

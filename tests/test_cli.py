@@ -217,7 +217,7 @@ def test_train_with_averaging_reports_what_it_kept(tmp_path):
 
 TINY = ("--dataset", "breastmnist", "--qubits", "2", "--depth", "1", "--epochs", "1", "--train-per-class", "10",
         "--batch-size", "16")  # fmt: skip
-RUN_FILES = {"model.safetensors", "config.json", "metrics.json"}
+RUN_FILES = {"model.safetensors", "config.json", "metrics.json", "MODEL_CARD.md"}
 
 
 def _main(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:

@@ -139,12 +139,14 @@ def test_short_training_run_shows_metrics_and_charts():
     models = at.session_state["models"]
     assert set(models) == {"hybrid", "classical twin"}
     assert any("Majority-class baseline accuracy" in c.value for c in at.caption)
-    downloads = at.get("download_button")
-    assert len(downloads) == 2  # the twin can be downloaded like the hybrid
-    assert {d.proto.label for d in downloads} == {
-        "Download the hybrid model (safetensors + JSON, zip)",
-        "Download the classical twin model (safetensors + JSON, zip)",
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert downloads.count("Model card (Markdown)") == 2  # one per model, as their zips
+    assert {d for d in downloads if d.startswith("Download")} == {
+        "Download the hybrid model (safetensors + JSON + model card, zip)",
+        "Download the classical twin model (safetensors + JSON + model card, zip)",
     }
+    # Trained through the worker process, each model came back with what was fitted after training.
+    assert all(m.posthoc.ood is not None and m.metrics["calibration"] for m in models.values())
 
 
 @pytest.mark.parametrize("dataset", ["pneumoniamnist", "breastmnist", "retinamnist"])

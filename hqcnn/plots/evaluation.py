@@ -89,15 +89,17 @@ def roc_curves(
     label_names: Sequence[str],
     auc: float | None,
     reference_auc: float | None = None,
+    positive: int | None = 1,
 ) -> go.Figure:
     """ROC curve(s) with the chance diagonal, AUC in the title, optional published reference.
 
     Args:
         roc: the "roc" entry of `hqcnn.metrics.classification_metrics`: binary {"fpr", "tpr",
             "thresholds"} (or None when undefined) or multi-class {"0": {...} | None, ...}.
-        label_names: class names; for binary tasks the positive class is label_names[1].
+        label_names: class names.
         auc: the overall AUC (binary, or macro one-vs-rest); None when undefined.
         reference_auc: e.g. the MedMNIST ResNet-18 test AUC, shown as a note above the plot.
+        positive: a binary task's positive class (the "positive" entry of the metrics; None: 1).
     """
     names = plain(label_names)
     fig = go.Figure()
@@ -113,13 +115,14 @@ def roc_curves(
     )
     missing: list[str] = []
     if roc is not None and "fpr" in roc:
-        positive = names[1] if len(names) > 1 else "positive class"
+        index = 1 if positive is None else positive
+        positive_name = names[index] if len(names) > index else "positive class"
         fig.add_trace(
             go.Scatter(
                 x=roc["fpr"],
                 y=roc["tpr"],
                 mode="lines",
-                name=f"{positive} vs rest",
+                name=f"{positive_name} vs rest",
                 line={"color": OKABE_ITO[0], "width": 3},
                 hovertemplate="false positive rate %{x:.3f}<br>true positive rate %{y:.3f}<extra></extra>",
             )
@@ -323,18 +326,28 @@ def metrics_comparison(rows: Mapping[str, Mapping[str, float | None]], title: st
     return apply_style(fig, title, "metric", "score (0–1)")
 
 
-def class_probabilities(probs: np.ndarray, label_names: Sequence[str]) -> go.Figure:
+def class_probabilities(
+    probs: np.ndarray,
+    label_names: Sequence[str],
+    predicted: int | None = None,
+    title: str = "Predicted probability of each class",
+    x_title: str = "probability",
+) -> go.Figure:
     """Horizontal bars of the predicted class probabilities, the predicted class highlighted.
 
     The dotted line at 1/K marks "no information" (every class equally likely); its label sits
     above the plot. Each bar's probability is written just past its end on a white box, drawn
     over the dotted line, so a value close to 1/K (e.g. 0.42 beside the 0.5 line of a binary
     task) stays readable instead of being struck through.
+
+    `predicted` is the class the model calls (a binary task's decision threshold may call the
+    less probable one); the most probable class by default. `title` and `x_title` say what the
+    probabilities are (e.g. calibrated, with the temperature).
     """
     p = np.asarray(probs, dtype=float).reshape(-1)
     names = plain(label_names)
     k = p.size
-    pred = int(np.argmax(p)) if k else -1
+    pred = (int(np.argmax(p)) if k else -1) if predicted is None else int(predicted)
     colors = [OKABE_ITO[0] if i == pred else _MUTED_GRAY for i in range(k)]
     text = [f"{v:.2f}" + (" (predicted)" if i == pred else "") for i, v in enumerate(p)]
     fig = go.Figure(
@@ -387,8 +400,7 @@ def class_probabilities(probs: np.ndarray, label_names: Sequence[str]) -> go.Fig
         ticktext=[_wrap(name, 20, max_lines=3) for name in names[:k]],
     )
     fig.update_layout(height=max(280, 44 * k + 170), showlegend=False, bargap=0.3)
-    title = "Predicted probability of each class"
-    styled = apply_style(fig, title, "probability", "class")
+    styled = apply_style(fig, title, x_title, "class")
     # Room for the "(predicted)" label beyond a bar near 1, and for the chance label above.
     styled.update_layout(margin={"r": 120, "t": _title_margin(title, 22)})
     return styled

@@ -47,7 +47,7 @@ class Calibration(Study):
             probs = cal.softmax(test_logits, t)
             low, high = cal.ece_interval(probs, y, seed=task.seed)
             bins = cal.reliability(probs, y)
-            row = metrics_row(task, outcome, classification_metrics(y, probs), condition=condition, temperature=t)
+            row = metrics_row(task, outcome, classification_metrics(y, probs, outcome.data.info.positive), condition=condition, temperature=t)
             row |= {"ece": cal.ece(probs, y), "ece_ci_low": low, "ece_ci_high": high}
             row |= {"brier": cal.brier(probs, y), "nll": cal.nll(probs, y)}
             for k in _BINS:

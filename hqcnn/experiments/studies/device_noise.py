@@ -84,9 +84,10 @@ class DeviceNoise(Study):
         for i, backend in enumerate([IDEAL, *task.options["backends"]]):
             for j, shots in enumerate(task.options["shots"]):
                 probs, circuit = device_predict_proba(model, x, backend, shots, seed=noise_seed(task.seed, 11, i, j))
+                metrics = classification_metrics(y.numpy(), probs, outcome.data.info.positive)
                 rows.append(
                     metrics_row(
-                        task, outcome, classification_metrics(y.numpy(), probs), condition=condition_of(backend, shots),
+                        task, outcome, metrics, condition=condition_of(backend, shots),
                         simulator="qiskit-aer", backend=backend, shots=f"{shots} shots", x=shots,
                         transpiled_depth=circuit.depth, two_qubit_gates=circuit.two_qubit_gates,
                         cx_error=circuit.cx_error, readout_error=circuit.readout_error,

@@ -40,7 +40,8 @@ def reference_rows(task: Any, outcome: Any) -> tuple[Any, Any, list[dict[str, An
     x, y = data.x_test[idx], data.y_test[idx]
     hybrid = task.model.kind == "hybrid"
     condition, simulator = (AS_TRAINED, "training") if hybrid else (TWIN_REFERENCE, "none")
-    row = metrics_row(task, outcome, evaluate(model, x, y), condition=condition, simulator=simulator, n_eval=len(idx))
+    metrics = evaluate(model, x, y, data.info.positive)
+    row = metrics_row(task, outcome, metrics, condition=condition, simulator=simulator, n_eval=len(idx))
     return x, y, [row]
 
 
@@ -82,7 +83,7 @@ class HardwareNoise(Study):
             probs = noisy_predict_proba(model, x, p, shots, seed=noise_seed(task.seed, 7, i))
             rows.append(
                 metrics_row(
-                    task, outcome, classification_metrics(y.numpy(), probs), condition=f"p = {p:g}, {shots_label(shots)}",
+                    task, outcome, classification_metrics(y.numpy(), probs, outcome.data.info.positive), condition=f"p = {p:g}, {shots_label(shots)}",
                     simulator="default.mixed", p=p, shots=shots_label(shots), x=p, **common,
                 )
             )  # fmt: skip

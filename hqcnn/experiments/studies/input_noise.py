@@ -74,7 +74,7 @@ class InputNoise(Study):
         rows = []
         for index, (noise, level) in enumerate(task.options["levels"]):
             x = noisy_inputs(outcome.data, noise, level, noise_seed(task.seed, 1 + (noise == "salt_pepper"), index))
-            metrics = evaluate(outcome.result.model, x, outcome.data.y_test)
+            metrics = evaluate(outcome.result.model, x, outcome.data.y_test, outcome.data.info.positive)
             condition = f"{NOISE_LABELS[noise]} {level:g}"
             rows.append(metrics_row(task, outcome, metrics, condition=condition, noise=noise, level=level, x=level))
         return rows
