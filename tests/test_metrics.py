@@ -245,3 +245,24 @@ def test_mean_ci_degenerate() -> None:
 def test_mean_ci_bad_inputs(values: list, confidence: float, match: str) -> None:
     with pytest.raises(HQCNNError, match=match):
         mean_ci(values, confidence)
+
+
+def test_binary_metrics_of_the_class_screened_for_equal_sklearn_pos_label():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 120)
+    p1 = np.clip(0.4 * y + rng.random(120) * 0.6, 0, 1)
+    probs = np.stack([1 - p1, p1], axis=1)
+    pred = probs.argmax(1)
+    for positive in (0, 1):
+        m = classification_metrics(y, probs, positive)
+        assert m["positive"] == positive
+        assert m["precision"] == pytest.approx(precision_score(y, pred, pos_label=positive))
+        assert m["recall"] == pytest.approx(recall_score(y, pred, pos_label=positive))
+        assert m["specificity"] == pytest.approx(recall_score(y, pred, pos_label=1 - positive))
+        assert m["f1"] == pytest.approx(f1_score(y, pred, pos_label=positive))
+    # The AUC does not depend on which class is called positive.
+    assert classification_metrics(y, probs, 0)["auc"] == pytest.approx(classification_metrics(y, probs, 1)["auc"])
+    with pytest.raises(HQCNNError, match="0 or 1"):
+        classification_metrics(y, probs, 2)
