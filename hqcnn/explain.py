@@ -28,7 +28,9 @@ from hqcnn.circuit import make_qnode
 from hqcnn.config import DataConfig
 from hqcnn.data import load_arrays, prepare_split, preprocess
 from hqcnn.errors import HQCNNError
+from hqcnn.markdown import md
 from hqcnn.model import HybridNet, QuantumLayer
+from hqcnn.posthoc import OODDetector, PostHoc
 
 # fn(model, x (1, C, H, W) on the model's device, target, **options) → raw attribution (C', H, W),
 # C' = C for the pixel methods and 1 for Grad-CAM.
@@ -43,6 +45,10 @@ class AttributionMethod:
     label: str  # short human name, for menus
     description: str  # one plain sentence for a clinician
     fn: AttributionFn
+    # The map's sign means something: positive values are evidence for the explained class (they
+    # raise its score), negative values evidence against it. Saliency is a magnitude (how much the
+    # score would move) and Grad-CAM keeps only the positive part (its ReLU): both are unsigned.
+    signed: bool = False
 
 
 @contextlib.contextmanager
@@ -175,6 +181,7 @@ ATTRIBUTIONS: dict[str, AttributionMethod] = {
             "Integrated gradients",
             "Shows how much each pixel contributed to the score compared with an average image from the training set.",
             _integrated_gradients,
+            signed=True,
         ),
         AttributionMethod(
             "gradcam",
@@ -187,6 +194,7 @@ ATTRIBUTIONS: dict[str, AttributionMethod] = {
             "Occlusion",
             "Shows how much the score changes when each small patch of the image is hidden.",
             _occlusion,
+            signed=True,
         ),
     )
 }
@@ -215,21 +223,65 @@ def attribute(model: HybridNet, x: torch.Tensor, target: int, method: str, raw: 
     return attr.abs().sum(dim=0).numpy()
 
 
-def normalise_map(attr: np.ndarray) -> np.ndarray:
-    """Scale an attribution map to [0, 1] for an overlay.
+def magnitude(raw: np.ndarray) -> np.ndarray:
+    """(H, W) map of a raw (C', H, W) attribution: the channels' absolute values summed (≥ 0).
 
-    Magnitudes (absolute values) are divided by their 99th percentile and clipped, so one extreme
-    pixel cannot wash out the rest. Zeros stay zeros; a constant map (nothing stands out) and
-    non-finite values become zeros.
+    What `attribute` returns (computed the same way, so the same to the last bit) and what the
+    faithfulness measures rank pixels by.
+    """
+    return torch.as_tensor(np.asarray(raw, dtype=np.float64)).abs().sum(dim=0).numpy()
+
+
+def evidence(raw: np.ndarray) -> np.ndarray:
+    """(H, W) signed map of a raw (C', H, W) attribution: the channels summed with their signs.
+
+    For a signed method (`ATTRIBUTIONS[m].signed`), positive values are evidence for the explained
+    class and negative values evidence against it; for integrated gradients the map sums to the
+    class score's change from the average image (completeness).
+    """
+    return np.asarray(raw, dtype=np.float64).sum(axis=0)
+
+
+def map_scale(attr: np.ndarray) -> float:
+    """The value `normalise_map` divides a map by: the 99th percentile of its magnitudes.
+
+    A larger map of another model can be drawn on the same scale by dividing both by the larger
+    of their two scales. 0 when nothing stands out (a constant map, or no finite values).
     """
     a = np.abs(np.asarray(attr, dtype=np.float64))
     a = np.where(np.isfinite(a), a, 0.0)
     if a.size == 0 or a.max() == a.min():
-        return np.zeros_like(a)
+        return 0.0
     scale = float(np.percentile(a, 99))
-    if scale <= 0:  # fewer than 1 % of the pixels are non-zero
-        scale = float(a.max())
+    return scale if scale > 0 else float(a.max())  # fewer than 1 % of the pixels are non-zero
+
+
+def normalise_map(attr: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Scale an attribution map to [0, 1] for an overlay.
+
+    Magnitudes (absolute values) are divided by their 99th percentile (`map_scale`, or the given
+    `scale`, e.g. shared with another map) and clipped, so one extreme pixel cannot wash out the
+    rest. Zeros stay zeros; a constant map (nothing stands out) and non-finite values become zeros.
+    """
+    a = np.abs(np.asarray(attr, dtype=np.float64))
+    a = np.where(np.isfinite(a), a, 0.0)
+    scale = map_scale(attr) if scale is None else float(scale)
+    if scale <= 0 or not np.isfinite(scale):
+        return np.zeros_like(a)
     return np.clip(a / scale, 0.0, 1.0)
+
+
+def normalise_signed(attr: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """A signed map scaled to [−1, 1] with its signs kept: divided by `map_scale` (or `scale`), clipped.
+
+    0 stays 0 (neither for nor against), so a colour scale centred at 0 shows the two directions.
+    """
+    a = np.asarray(attr, dtype=np.float64)
+    a = np.where(np.isfinite(a), a, 0.0)
+    scale = map_scale(attr) if scale is None else float(scale)
+    if scale <= 0 or not np.isfinite(scale):
+        return np.zeros_like(a)
+    return np.clip(a / scale, -1.0, 1.0)
 
 
 # --- predictions and the middle stage ------------------------------------------------------------
@@ -349,6 +401,87 @@ def probability_text(p: float) -> str:
     return f"{100 * p:.1f} %"
 
 
+# --- how an answer is read: calibration, decision threshold, unusual images ---------------------
+# Each returns Markdown: names that come from files or users are escaped with `md`.
+
+# What each dataset's images are, in a clinician's words ("the images the model was trained on
+# (PneumoniaMNIST chest X-rays)"). A user's own folder has no entry: its title alone is used.
+IMAGE_KINDS = {
+    "pathmnist": "colon pathology slides",
+    "chestmnist": "chest X-rays",
+    "dermamnist": "dermatoscope images of skin lesions",
+    "octmnist": "retinal OCT scans",
+    "pneumoniamnist": "chest X-rays",
+    "retinamnist": "retina fundus photographs",
+    "breastmnist": "breast ultrasound images",
+    "bloodmnist": "blood cell microscope images",
+    "tissuemnist": "kidney tissue microscope images",
+    "organamnist": "abdominal CT slices",
+    "organcmnist": "abdominal CT slices",
+    "organsmnist": "abdominal CT slices",
+}
+
+
+def is_calibrated(posthoc: PostHoc | None) -> bool:
+    """A temperature was fitted (a model without one, or saved before calibration existed, has T = 1)."""
+    return posthoc is not None and posthoc.temperature != 1.0
+
+
+def calibration_text(posthoc: PostHoc | None) -> str:
+    """What the probabilities shown are: "calibrated probability (temperature T = 0.58, …)" or not calibrated."""
+    if not is_calibrated(posthoc):
+        return (
+            "not calibrated: the model's own softmax output (no temperature was fitted for this model, "
+            "for example a model file saved before calibration existed), so a probability of 90 % need not "
+            "mean right 9 times in 10"
+        )
+    return f"calibrated probability (temperature T = {posthoc.temperature:.2f}, fitted on the validation split)"
+
+
+def _threshold_number(t: float) -> str:
+    return f"{t:.2f}" if round(t, 2) == t else f"{t:.3f}"
+
+
+def decision_text(posthoc: PostHoc | None, label_names: list[str] | tuple[str, ...]) -> str:
+    """How the predicted class is chosen: the decision threshold of a binary task, or the most probable class."""
+    if posthoc is not None and posthoc.positive is not None and posthoc.threshold is not None:
+        positive, other = label_names[posthoc.positive], label_names[1 - posthoc.positive]
+        word = "calibrated probability" if is_calibrated(posthoc) else "probability"
+        return (
+            f"Called **{md(positive)}** when its {word} is at least {_threshold_number(posthoc.threshold)}, "
+            f"otherwise **{md(other)}**: the decision threshold, set on the Train page."
+        )
+    if len(label_names) == 2:
+        return "The predicted class is the more probable of the two (this model has no decision threshold)."
+    return "The predicted class is the most probable one."
+
+
+def ood_caption(score: float, detector: OODDetector) -> str:
+    """The unusualness of one image beside the threshold and the false-alarm rate it was set for."""
+    return (
+        f"Unusualness {score:.1f} (how far the image's features lie from the training images'); "
+        f"images above {detector.threshold:.1f} are flagged; about {100 * detector.rate:.0f} % of images "
+        f"like the training data are flagged by mistake ({100 * detector.val_rate:.1f} % of the validation images were)."
+    )
+
+
+def ood_warning(dataset_key: str, dataset_title: str, detector: OODDetector, image: str = "This image") -> str:
+    """The warning for an image the detector flags, in plain words, naming what the model was trained on."""
+    kind = IMAGE_KINDS.get(dataset_key)
+    trained_on = f"{md(dataset_title)} {kind}" if kind else md(dataset_title)
+    return (
+        f"**{image} does not look like the images the model was trained on ({trained_on})**: its features "
+        f"are farther from them than {100 * (1 - detector.rate):.0f} % of the validation images. "
+        "The prediction below may mean nothing."
+    )
+
+
+NO_OOD_CHECK = (
+    "No unusual-image check is available for this model (it was saved without an out-of-distribution "
+    "detector): nothing warns when an image is unlike the training data."
+)
+
+
 # --- a whole split, a little at a time -----------------------------------------------------------
 
 
@@ -407,6 +540,7 @@ class SplitPass:
         self.chunk = split.chunk if chunk is None else chunk
         self.done = 0
         self._predicted: list[np.ndarray] = []
+        self._logits: list[np.ndarray] = []
         self._readouts: list[np.ndarray] = []
 
     @property
@@ -429,6 +563,7 @@ class SplitPass:
         with _eval_mode(self.model):
             logits, readout = self.model.forward_with_readout(x)
         self._predicted.append(logits.argmax(dim=1).cpu().numpy().astype(np.int64))
+        self._logits.append(logits.double().cpu().numpy())
         if _has_readout(self.model):
             self._readouts.append(_per_qubit(self.model, readout).double().cpu().numpy())
         self.done = stop
@@ -462,3 +597,17 @@ class SplitPass:
     def misclassified(self) -> np.ndarray:
         """Indices (sorted, int64) of the images whose predicted class is not their label."""
         return np.flatnonzero(self.predicted != self.split.labels).astype(np.int64)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(N, n_classes) float64 logits of every image."""
+        self._require_complete()
+        return np.concatenate(self._logits) if self._logits else np.zeros((0, self.model.n_classes))
+
+    def misclassified_under(self, posthoc: PostHoc | None) -> np.ndarray:
+        """Like `misclassified`, with each image's class called as `posthoc` calls it (a binary task's
+        threshold); the most probable class without one."""
+        if posthoc is None:
+            return self.misclassified
+        called = posthoc.decide(posthoc.probabilities(torch.from_numpy(self.logits)))
+        return np.flatnonzero(called != np.asarray(self.split.labels).reshape(-1)).astype(np.int64)

@@ -1,11 +1,16 @@
-"""Reading user-uploaded images (PNG or JPEG) safely, into the uint8 arrays the models are fed from.
+"""Reading user-uploaded images (PNG, JPEG or DICOM) safely, into the uint8 arrays the models are fed from.
 
 An upload is untrusted: it may be empty, mislabelled (a GIF or a PDF renamed .png), truncated,
 damaged, huge, or a decompression bomb (a few KB that decode to gigabytes). Each of these ends in
 an ImageError with a one-line message for the user; nothing else escapes `read_image`.
 
-Accepted pictures are brought to what MedMNIST looks like: 8-bit gray or RGB, upright (EXIF
-orientation applied) and centre-cropped to a square; `preprocessing.preprocess` then resizes them.
+A file is told by its first bytes, not its name: the PNG or JPEG signature, or the DICOM Part-10
+preamble and "DICM" marker. A DICOM file is read by `hqcnn.dicom.read_dicom` (its first frame, as
+a viewer shows it: modality LUT, VOI window, MONOCHROME1 inverted) and then takes the same path as
+a decoded PNG. Accepted pictures are brought to what MedMNIST looks like: 8-bit gray or RGB,
+upright (EXIF orientation applied) and centre-cropped to a square; `preprocessing.preprocess` then
+resizes them. `describe_upload` gives a DICOM file's facts (modality, size, bit depth, …; never
+anything about the patient) for display, and None for a PNG or JPEG.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import io
 import struct
 import warnings
 import zlib
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +39,7 @@ MAX_PIXELS = 40_000_000  # width × height; a 40 MP RGBA image already decodes t
 # PIL's own guard agree with the explicit header check below (which does not rely on it).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
+SNIFF_BYTES = 132  # enough to tell every accepted format: DICOM's is the longest (a 128-byte preamble, "DICM")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 # MPO is the multi-picture JPEG of phone and 3D cameras; PIL names it apart, its first frame is a JPEG.
@@ -41,6 +49,27 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 
 _TOO_LARGE = f"The image has too many pixels: the limit is {MAX_PIXELS / 1e6:g} million (for example 6000 × 6000)."
 _DAMAGED = "The image file is damaged or incomplete and cannot be read."
+_NOT_AN_IMAGE = "The file is not a PNG, JPEG or DICOM image."
+
+
+def _dicom() -> ModuleType:
+    """hqcnn.dicom, imported on first use: it takes MAX_PIXELS from this module (so it cannot be
+    imported at the top), and pydicom costs a fifth of a second to import, paid only when a DICOM
+    file arrives."""
+    from hqcnn import dicom
+
+    return dicom
+
+
+def _is_png_or_jpeg(data: bytes) -> bool:
+    return data.startswith(_PNG_MAGIC) or data.startswith(_JPEG_MAGIC)
+
+
+def sniff_image(head: bytes) -> bool:
+    """True if `head`, the first SNIFF_BYTES bytes of a file (or all of a shorter one), starts like
+    a PNG, JPEG or DICOM file: the test `read_image` makes before it decodes anything."""
+    head = bytes(head[:SNIFF_BYTES])
+    return _is_png_or_jpeg(head) or _dicom().is_dicom(head)
 
 
 def _check_bytes(data: bytes) -> bytes:
@@ -53,8 +82,8 @@ def _check_bytes(data: bytes) -> bytes:
         raise ImageError(
             f"The file is too large ({len(data) / 2**20:.1f} MB); the limit is {MAX_UPLOAD_BYTES / 2**20:g} MB."
         )
-    if not (data.startswith(_PNG_MAGIC) or data.startswith(_JPEG_MAGIC)):
-        raise ImageError("The file is not a PNG or JPEG image.")
+    if not sniff_image(data):
+        raise ImageError(_NOT_AN_IMAGE)
     return data
 
 
@@ -131,21 +160,29 @@ def _to_gray_or_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # P (palette), CMYK, YCbCr, LAB, …
 
 
+def _picture(data: bytes) -> Image.Image:
+    """The decoded picture of checked bytes: a PNG or JPEG upright, a DICOM file's first frame as
+    shown (8-bit gray "L" or "RGB", see hqcnn.dicom)."""
+    if _is_png_or_jpeg(data):
+        return _upright(_open(data))
+    return Image.fromarray(_dicom().read_dicom(data).pixels)
+
+
 def read_image(data: bytes, channels: int) -> np.ndarray:
-    """The bytes of a PNG or JPEG file → uint8 (H, W) if `channels` == 1, else (H, W, 3); H == W.
+    """The bytes of a PNG, JPEG or DICOM file → uint8 (H, W) if `channels` == 1, else (H, W, 3); H == W.
 
     Accepts 8- and 16-bit gray, RGB, RGBA and gray+alpha (composited on black), palette, CMYK
     and 1-bit images of any size up to MAX_PIXELS; applies the EXIF orientation and crops the
-    centred square. Colour images are made gray with ITU-R BT.601 weights (as
-    `preprocessing.preprocess` does). Raises ImageError, with a one-line message, for anything it
-    cannot accept.
+    centred square. A DICOM file gives its first frame as a viewer shows it (see hqcnn.dicom).
+    Colour images are made gray with ITU-R BT.601 weights (as `preprocessing.preprocess` does).
+    Raises ImageError, with a one-line message, for anything it cannot accept.
     """
     if channels not in (1, 3):
         raise ImageError(f"Images can have 1 or 3 channels, not {channels!r}.")
     data = _check_bytes(data)
-    img = _open(data)
+    img = _picture(data)
     try:
-        img = _to_gray_or_rgb(_centre_square(_upright(img)))
+        img = _to_gray_or_rgb(_centre_square(img))
         img = img.convert("L" if channels == 1 else "RGB")
         array = np.asarray(img, dtype=np.uint8)
     except _DECODE_ERRORS as err:
@@ -154,6 +191,22 @@ def read_image(data: bytes, channels: int) -> np.ndarray:
     if array.ndim != expected_ndim or array.size == 0:
         raise ImageError(_DAMAGED)
     return np.ascontiguousarray(array)
+
+
+def describe_upload(data: bytes) -> dict[str, Any] | None:
+    """A DICOM file's facts for display, or None for a PNG or JPEG file.
+
+    The facts are `hqcnn.dicom.DicomImage.facts()`: "modality" ("CR", "MR", …; "" if the file has
+    none), "rows", "columns", "bits_stored", "frames", "photometric", "windowed" (its VOI window
+    was applied) and "note" (a sentence for the user, or ""); nothing that identifies the patient.
+    They come from the file's header (a millisecond or two, whatever its size); `read_image` reads
+    the pixels. Raises ImageError for bytes `read_image` refuses before decoding (not an image,
+    too large, a DICOM file without an image or with an undecodable compression, …).
+    """
+    data = _check_bytes(data)
+    if _is_png_or_jpeg(data):
+        return None
+    return _dicom().describe_dicom(data)
 
 
 def image_to_model_input(data: bytes, meta: ModelMeta, data_config: DataConfig) -> torch.Tensor:

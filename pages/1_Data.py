@@ -117,7 +117,7 @@ def _read_folder(key: str) -> None:
 
 with st.expander("Use your own images (a .zip with one folder per class)", expanded=False):
     st.markdown(
-        "Zip a folder that holds **one sub-folder per class**, named after the class, with PNG or JPEG images "
+        "Zip a folder that holds **one sub-folder per class**, named after the class, with PNG, JPEG or DICOM images "
         "of any size (for example `xrays/normal/…` and `xrays/pneumonia/…`). Optional `train/`, `val/` and "
         "`test/` folders (each with the class folders) fix the split; otherwise each class is split 80/10/10 "
         "with a fixed seed. Images are made square (centre crop), stored at up to 128 px, and cached. "

@@ -28,7 +28,10 @@ import plotly.graph_objects as go  # noqa: E402
 from hqcnn import explain, plots  # noqa: E402
 from hqcnn.config import DataConfig  # noqa: E402
 from hqcnn.faithfulness import Faithfulness, faithfulness, randomised_middle, rank_correlation  # noqa: E402
-from hqcnn.imageio import MAX_UPLOAD_BYTES, image_to_model_input  # noqa: E402
+from hqcnn.imageio import MAX_UPLOAD_BYTES, describe_upload, image_to_model_input  # noqa: E402
+from hqcnn.posthoc import PostHoc  # noqa: E402
+from hqcnn.posthoc import answer as read_answer  # noqa: E402
+from ui.training import HYBRID, TWIN  # noqa: E402
 
 BY_INDEX, BY_CLASS, WRONG, UPLOAD = (
     "test image by index",
@@ -41,7 +44,7 @@ CHOICES_KEY = "explain_choices"
 CACHE_KEY = "_explain_cache"
 ITEMS_KEY = "_explain_items"
 MODELS_CACHED = 4  # models whose test-set pass and per-model figures a session keeps
-ITEMS_CACHED = 24  # per-image results (figures, predictions) kept, for going back and forth
+ITEMS_CACHED = 40  # per-image results (figures, predictions) kept, for going back and forth
 # Input values (images × channels × pixels) of a test split that the page runs the model on without
 # being asked: well under a second here. PneumoniaMNIST is 0.5 M at 28 px, 10 M at 128 px.
 PASS_WITHOUT_ASKING = 4_000_000
@@ -56,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "target": PREDICTED,  # or a class number: a fixed class stays fixed from image to image
     "bloch": False,  # the Bloch spheres' expander is open
     "randomised": False,  # the map of the model with its middle layer re-randomised is shown
+    "signed": True,  # a signed method's map shows evidence for and against (else its magnitude)
+    "compare": False,  # the hybrid's and the twin's maps side by side
 }
 # Fixed seeds: a rerun (a click elsewhere) shows the same random order and the same random layer.
 RANDOM_ORDER_SEED = 0
@@ -187,6 +192,9 @@ name = _bind(st.radio, "model", "Model", options=list(models), horizontal=True) 
 trained = models[name]
 meta, config, model = trained.meta, trained.config, trained.model
 labels = list(meta.label_names)
+# What reads the model's answers (calibration, threshold, unusual-image detector). A model made
+# without one (in a test) reads as a file saved before it existed: T = 1, the 0.5 threshold, no check.
+posthoc = trained.posthoc or PostHoc.neutral(meta.dataset, len(labels))
 kind = config.model.kind
 n_qubits = config.model.n_qubits
 if kind == "hybrid":
@@ -231,26 +239,37 @@ elif mode == BY_CLASS:
     index = _pick(members, "member", f"Which one ({len(members)} test images of this class)")
 elif mode == WRONG:
     with user_errors():
-        wrong = _test_pass(entry).misclassified
+        wrong = _test_pass(entry).misclassified_under(posthoc)  # the class called, by the threshold in use
     if len(wrong) == 0:
         st.success("The model classifies every test image correctly.")
         st.stop()
     index = _pick(wrong, "wrong", f"Misclassified image ({len(wrong)} of {len(split)})")
 else:
     upload = st.file_uploader(
-        "PNG or JPEG image",
-        type=["png", "jpg", "jpeg"],
+        "PNG, JPEG or DICOM image",
+        type=["png", "jpg", "jpeg", "dcm", "dicom"],
         key="explain_upload",
         max_upload_size=MAX_UPLOAD_BYTES // 2**20,  # refused by the browser before it is sent
     )
     if upload is None:
-        st.info("Upload an image to classify it. It is converted to the model's input size and colour mode.")
+        st.info(
+            "Upload an image (PNG, JPEG, or a DICOM file: its first frame, as a viewer shows it) to classify it. "
+            "It is converted to the model's input size and colour mode."
+        )
         st.stop()
     blob = upload.getvalue()
     with user_errors():
         x = image_to_model_input(blob, meta, config.data)
+        facts = describe_upload(blob)  # a DICOM file's technical facts; None for PNG and JPEG
     image_id = ("upload", hashlib.sha256(blob).hexdigest())
     about = f"your image '{md(upload.name)}'"
+    if facts is not None:
+        window = " · its display window applied" if facts["windowed"] else ""
+        st.caption(
+            f"DICOM · modality {md(facts['modality'] or 'not given')} · {facts['rows']} × {facts['columns']} "
+            f"pixels (rows × columns) · {facts['bits_stored']}-bit{window}. {md(facts['note'])}".rstrip()
+        )
+        st.caption("The file stays in this browser session; its patient details are never shown or stored.")
 
 if index is not None:
     with user_errors():
@@ -269,22 +288,55 @@ def _display() -> np.ndarray:
     return shown[..., 0] if shown.shape[-1] == 1 else shown
 
 
+def _reading(p: PostHoc) -> tuple:
+    """What of a PostHoc changes an answer, for cache keys: the Train page moves the threshold in place."""
+    return (p.temperature, p.positive, p.threshold, p.ood.threshold if p.ood else None)
+
+
+def _probabilities_figure(probs: np.ndarray, called: int, p: PostHoc) -> go.Figure:
+    """The bars of the probabilities shown, saying whether they are calibrated."""
+    if explain.is_calibrated(p):
+        return plots.class_probabilities(
+            probs,
+            labels,
+            called,
+            "Calibrated probability of each class",
+            f"calibrated probability (T = {p.temperature:.2f})",
+        )
+    return plots.class_probabilities(
+        probs, labels, called, "Probability of each class (not calibrated)", "probability (not calibrated)"
+    )
+
+
+reading = _reading(posthoc)
 with user_errors():
     display = _memo((trained.key, "display", image_id), _display)
     prediction = _memo((trained.key, "prediction", image_id), lambda: explain.predict_one(model, x))
+    # Calibrated probabilities, the class called (by the threshold, for a binary task), unusualness.
+    said = _memo((trained.key, "answer", image_id, reading), lambda: read_answer(model, posthoc, x))
+    predicted = int(said.predicted[0])
     probabilities = _memo(
-        (trained.key, "probabilities", image_id), lambda: plots.class_probabilities(prediction.probabilities, labels)
+        (trained.key, "probabilities", image_id, reading),
+        lambda: _probabilities_figure(said.probabilities[0], predicted, posthoc),
     )
+# Is the image like the training images? Said before the prediction, which may mean nothing if not.
+if posthoc.ood is None:
+    st.info(explain.NO_OOD_CHECK, icon="ℹ️")
+else:
+    if said.unusual[0]:
+        image = "This test image" if index is not None else "This image"
+        st.warning(explain.ood_warning(meta.dataset, dataset_title(meta.dataset), posthoc.ood, image), icon="⚠️")
+    st.caption(explain.ood_caption(float(said.ood_score[0]), posthoc.ood))
 left, right = st.columns([1, 2])
 left.image(display, caption=f"Model input · {about}", clamp=True, width="stretch")
 right.plotly_chart(probabilities, key="probabilities")
-predicted = prediction.label_index
 right.caption(
-    f"Predicted: **{md(labels[predicted])}** with probability "
-    f"{md(explain.probability_text(prediction.probabilities[predicted]))}"
+    f"Predicted: **{md(labels[predicted])}** with {'calibrated ' if explain.is_calibrated(posthoc) else ''}probability "
+    f"{md(explain.probability_text(said.probabilities[0][predicted]))}"
     + (f" (true: {md(labels[true_label])})" if true_label is not None else "")
     + ". Probabilities from a small research model: not a diagnosis."
 )
+right.caption(f"Probabilities: {explain.calibration_text(posthoc)}. {explain.decision_text(posthoc, labels)}")
 
 
 def _number(value: float) -> str:
@@ -293,8 +345,12 @@ def _number(value: float) -> str:
     return "0.00" if text == "-0.00" else text.replace("-", "−")
 
 
-def _faithfulness_text(f: Faithfulness, class_name: str) -> str:
-    """One map's faithfulness for this image, in words, with the random order beside every number."""
+def _faithfulness_text(f: Faithfulness, class_name: str, calibrated: bool = False) -> str:
+    """One map's faithfulness for this image, in words, with the random order beside every number.
+
+    The measures use the model's softmax as it is (as the interpretability study does): for a
+    calibrated model the text says so, since the probability above it is the calibrated one.
+    """
     k = min(range(len(f.fractions)), key=lambda i: abs(f.fractions[i] - QUOTED_SHARE))
     share, name, p = f"{100 * f.fractions[k]:.0f} %", md(class_name), explain.probability_text
     margin = f.faithfulness - f.random_faithfulness
@@ -306,7 +362,8 @@ def _faithfulness_text(f: Faithfulness, class_name: str) -> str:
     return (
         f"**How faithful is this map for this image?** It ranks the pixels {verdict}. "
         f"Deleting the {share} of pixels this map ranks highest (setting them to the average training image) "
-        f"takes the probability of '{name}' from {md(p(f.deletion_curve[0]))} to {md(p(f.deletion_curve[k]))}; "
+        f"takes the {'uncalibrated ' if calibrated else ''}probability of '{name}' "
+        f"from {md(p(f.deletion_curve[0]))} to {md(p(f.deletion_curve[k]))}; "
         f"deleting a random {share}: to {md(p(f.random_deletion_curve[k]))}. "
         f"Deleting all the pixels step by step in the map's order, the probability averages {_number(f.deletion)} "
         f"(area under the deletion curve; random order: {_number(f.random_deletion)}; lower is better). "
@@ -314,10 +371,16 @@ def _faithfulness_text(f: Faithfulness, class_name: str) -> str:
         f"(insertion area; random order: {_number(f.random_insertion)}; higher is better). "
         f"**Faithfulness** (insertion − deletion area): **{_number(f.faithfulness)}**, against "
         f"{_number(f.random_faithfulness)} for a random order; higher is more faithful."
+        + (
+            " These measures read the model's probabilities before temperature scaling (as the interpretability "
+            "study does), so they start from another number than the calibrated probability above."
+            if calibrated
+            else ""
+        )
     )
 
 
-def _curves_figure(f: Faithfulness, class_name: str) -> go.Figure:
+def _curves_figure(f: Faithfulness, class_name: str, calibrated: bool = False) -> go.Figure:
     """The deletion and insertion curves behind the faithfulness figure, each beside its random order."""
     share = [100 * v for v in f.fractions]
     fig = go.Figure()
@@ -347,7 +410,7 @@ def _curves_figure(f: Faithfulness, class_name: str) -> go.Figure:
         fig,
         "Pixels deleted or inserted<br>in this map's order",
         "share of pixels deleted or inserted (%)",
-        f"probability of '{plots.plain([class_name])[0]}'",
+        f"{'uncalibrated ' if calibrated else ''}probability of '{plots.plain([class_name])[0]}'",
     )
     fig.update_layout(margin={"b": 130})  # room for the legend under the axis title
     return fig
@@ -382,6 +445,94 @@ def _randomised_model() -> Any:
     return entry["randomised"]
 
 
+def _maps(m: Any, x: Any, image_id: tuple, method: str, target: int) -> dict[str, np.ndarray]:
+    """Model `m`'s attribution of `method` for class `target`: its magnitude (H, W) and signed sum (H, W)."""
+
+    def compute() -> dict[str, np.ndarray]:
+        raw = explain.attribute(m.model, x, target, method, raw=True)
+        return {"magnitude": explain.magnitude(raw), "evidence": explain.evidence(raw)}
+
+    return _memo((m.key, "maps", image_id, method, target), compute)
+
+
+def _view_text(spec: explain.AttributionMethod, signed: bool, class_name: str) -> str:
+    """How to read the map's colours."""
+    if signed:
+        return (
+            f"Red: these pixels raise the score of '{md(class_name)}' (evidence for it); blue: they lower it "
+            "(evidence against it); clear: neither. ±1 is the map's 99th percentile of strength."
+        )
+    if spec.signed:
+        return "How much each pixel mattered, for or against the class alike (switch on the signed view to tell them apart)."
+    return f"{md(spec.label)} has no direction here: bright pixels mattered, for or against the class alike."
+
+
+def _twin_pair() -> tuple[Any, Any] | str | None:
+    """(hybrid, twin) of this session when the model shown is one of them and one image suits both;
+    a sentence saying why not when they cannot be compared; None without the pair."""
+    if name not in (HYBRID, TWIN) or not {HYBRID, TWIN} <= set(models):
+        return None
+    hybrid, twin = models[HYBRID], models[TWIN]
+    same_input = (
+        hybrid.config.data == twin.config.data
+        and hybrid.meta.image_size == twin.meta.image_size
+        and hybrid.meta.in_channels == twin.meta.in_channels
+        and tuple(hybrid.meta.mean) == tuple(twin.meta.mean)
+        and tuple(hybrid.meta.std) == tuple(twin.meta.std)
+        and tuple(hybrid.meta.label_names) == tuple(twin.meta.label_names)
+    )
+    if not same_input:
+        return (
+            "The hybrid and the classical twin of this session were trained on different data or image sizes, "
+            "so they cannot be shown the same image side by side."
+        )
+    return hybrid, twin
+
+
+def _side_by_side(
+    pair: tuple[Any, Any], x: Any, image_id: tuple, method: str, target: int, signed: bool, overlay: Callable
+) -> None:
+    """The hybrid's and the twin's maps of one image, on one colour scale, each with its own answer."""
+    spec, class_name = explain.ATTRIBUTIONS[method], labels[target]
+    found = [_maps(m, x, image_id, method, target) for m in pair]
+    part = "evidence" if signed else "magnitude"
+    # One scale for both: the larger of the two maps' 99th percentiles (the scores' own units, the
+    # same for both models), so the weaker map looks weaker instead of being stretched to full colour.
+    scale = max(explain.map_scale(f[part]) for f in found)
+    st.markdown(
+        f"**The hybrid and its classical twin, side by side:** {md(spec.label)} for '{md(class_name)}' on the "
+        "same image, on one colour scale (the stronger map's 99th percentile is full colour), so the two "
+        "can be compared."
+    )
+    columns = st.columns(2)
+    keys = tuple(m.key for m in pair)
+    for column, which, m, maps in zip(columns, (HYBRID, TWIN), pair, found, strict=True):
+        heading = f"{which.capitalize()}:<br>{spec.label} for '{plots.plain([class_name])[0]}'"
+        column.plotly_chart(
+            _memo(
+                (*keys, "compare", which, image_id, method, target, signed),
+                lambda maps=maps, heading=heading: overlay(maps, heading, scale),
+            ),
+            key=f"compare_{'hybrid' if which == HYBRID else 'twin'}",
+        )
+        reader = m.posthoc or PostHoc.neutral(m.meta.dataset, len(labels))
+        said = _memo(
+            (m.key, "answer", image_id, _reading(reader)), lambda m=m, reader=reader: read_answer(m.model, reader, x)
+        )
+        called = int(said.predicted[0])
+        word = "calibrated probability" if explain.is_calibrated(reader) else "probability (not calibrated)"
+        column.caption(
+            f"{which.capitalize()}: {word} of '{md(class_name)}' "
+            f"{md(explain.probability_text(said.probabilities[0][target]))}; it calls this image "
+            f"**{md(labels[called])}**."
+            + (
+                " This image is unusual for this model (its unusual-image check flags it)."
+                if said.unusual is not None and said.unusual[0]
+                else ""
+            )
+        )
+
+
 @st.fragment
 def attribution_panel(x: Any, display: np.ndarray, image_id: tuple, predicted: int) -> None:
     """Reruns on its own when the method or the class changes: the rest of the page stays as it is."""
@@ -412,45 +563,79 @@ def attribution_panel(x: Any, display: np.ndarray, image_id: tuple, predicted: i
         help="A sanity check: a map that does not change when this layer is random does not depend on it.",
     )
     spec = explain.ATTRIBUTIONS[method]
+    signed = spec.signed and _bind(
+        st.toggle,
+        "signed",
+        "Show evidence for and against the class (signed)",
+        help="On: red where pixels raise the class's score (evidence for it), blue where they lower it "
+        "(evidence against it). Off: how much each pixel mattered, either way.",
+    )
+    pair = _twin_pair()
+    compare = isinstance(pair, tuple) and _bind(
+        st.toggle,
+        "compare",
+        f"Compare with the {TWIN if name == HYBRID else HYBRID}: the same image and method side by side",
+        help="Both maps on one colour scale, each model with its own calibrated probability.",
+    )
+    if isinstance(pair, str):
+        st.caption(pair)
     class_name = labels[target]
     title = f"{spec.label} for '{plots.plain([class_name])[0]}'"
+    calibrated = explain.is_calibrated(posthoc)
+
+    def overlay(found: dict[str, np.ndarray], heading: str, scale: float | None = None) -> go.Figure:
+        """The signed map (evidence for / against) or its magnitude, scaled by `scale` or its own."""
+        if signed:
+            return plots.evidence_overlay(
+                display, explain.normalise_signed(found["evidence"], scale), heading, class_name
+            )
+        return plots.saliency_overlay(display, explain.normalise_map(found["magnitude"], scale), heading)
 
     def explained() -> dict[str, Any]:
-        raw = explain.attribute(model, x, target, method)
-        measured = faithfulness(model, x, raw, target, RANDOM_ORDER_SEED)
-        return {
-            "map": raw,
-            "overlay": plots.saliency_overlay(display, explain.normalise_map(raw), title),
-            "faithfulness": measured,
-            "curves": _curves_figure(measured, class_name),
-        }
+        found = _maps(trained, x, image_id, method, target)
+        # Faithfulness ranks pixels by the magnitude, whichever view is shown.
+        measured = faithfulness(model, x, found["magnitude"], target, RANDOM_ORDER_SEED)
+        return {"faithfulness": measured, "curves": _curves_figure(measured, class_name, calibrated)}
 
-    def randomised(raw: np.ndarray) -> dict[str, Any]:
-        again = explain.attribute(_randomised_model(), x, target, method)
-        heading = f"After re-randomising {MIDDLE[kind][0]}:<br>{title}"
-        return {
-            "overlay": plots.saliency_overlay(display, explain.normalise_map(again), heading),
-            "rho": rank_correlation(raw, again),
-        }
+    def randomised() -> dict[str, Any]:
+        again = explain.attribute(_randomised_model(), x, target, method, raw=True)
+        real = _maps(trained, x, image_id, method, target)["magnitude"]
+        found = {"magnitude": explain.magnitude(again), "evidence": explain.evidence(again)}
+        return {**found, "rho": rank_correlation(real, found["magnitude"])}
 
     with user_errors(stop=False), st.spinner(f"Computing {spec.label}…"):
-        shown = _memo((trained.key, "attribution", image_id, method, target), explained)
+        found = _maps(trained, x, image_id, method, target)
+        shown = _memo((trained.key, "attribution", image_id, method, target, calibrated), explained)
         columns = st.columns(3 if randomise else 2)
-        columns[0].plotly_chart(shown["overlay"], key="saliency")
+        columns[0].plotly_chart(
+            _memo((trained.key, "overlay", image_id, method, target, signed), lambda: overlay(found, title)),
+            key="saliency",
+        )
         columns[0].caption(spec.description)
+        columns[0].caption(_view_text(spec, signed, class_name))
         if randomise:
             with columns[1], user_errors(stop=False), st.spinner(f"Re-randomising {MIDDLE[kind][0]}…"):
-                again = _memo((trained.key, "randomised", image_id, method, target), lambda: randomised(shown["map"]))
-                st.plotly_chart(again["overlay"], key="saliency_randomised")
+                again = _memo((trained.key, "randomised", image_id, method, target), randomised)
+                heading = f"After re-randomising {MIDDLE[kind][0]}:<br>{title}"
+                st.plotly_chart(
+                    _memo(
+                        (trained.key, "randomised_overlay", image_id, method, target, signed),
+                        lambda: overlay(again, heading),
+                    ),
+                    key="saliency_randomised",
+                )
                 st.markdown(_randomised_text(again["rho"]))
         columns[-1].plotly_chart(shown["curves"], key="faithfulness_curves")
-        st.markdown(_faithfulness_text(shown["faithfulness"], class_name))
+        st.markdown(_faithfulness_text(shown["faithfulness"], class_name, calibrated))
         st.caption(
             "A single-image figure: one image and one random pixel order, so it can be off either way. "
             "The interpretability study on the Experiments page measures faithfulness (and the re-randomising "
             "check) over many test images and trainings."
         )
         st.page_link("pages/5_Experiments.py", label="Experiments: the interpretability study", icon="➡️")
+    if compare:
+        with user_errors(stop=False), st.spinner(f"Computing {spec.label} for both models…"):
+            _side_by_side(pair, x, image_id, method, target, signed, overlay)
 
 
 st.subheader("Which pixels mattered?")
@@ -477,7 +662,8 @@ with user_errors(stop=False):
         _memo((trained.key, "bars", image_id), lambda: plots.qubit_bars(prediction.readout)), key="qubit_bars"
     )
 q1.caption(
-    "⟨Z⟩ = +1: the qubit is surely |0⟩ when measured; −1: surely |1⟩; 0: either, equally likely."
+    "⟨Z⟩ of each qubit: the numbers the classifier head reads to decide the class. "
+    "+1 = the qubit is always measured 0 (|0⟩); −1 = always measured 1 (|1⟩); 0 = either, equally often."
     + (
         " This model's head also reads ⟨Z_i Z_j⟩ of every pair of qubits (read-out zz); those are not shown here."
         if model.cfg.readout == "zz"

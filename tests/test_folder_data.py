@@ -239,7 +239,7 @@ def test_non_images_are_skipped_and_listed_hidden_files_ignored(tmp_path):
         "pneumonia/truncated.png",
     }
     message = data.report.skipped_message()
-    assert message.startswith("5 files were skipped") and "normal/notes.txt (not a PNG or JPEG image)" in message
+    assert message.startswith("5 files were skipped") and "normal/notes.txt (not a PNG, JPEG or DICOM image)" in message
     assert "DICOM" in message and "damaged or incomplete" in message
     assert "5 file(s) skipped" in data.info.description
 
@@ -274,7 +274,7 @@ def test_folders_of_only_unreadable_files_and_missing_paths(tmp_path):
     for name in ("a", "b"):
         (folder / name).mkdir(parents=True)
         (folder / name / "x.txt").write_text("text")
-    with pytest.raises(DataError, match=r"None of the 2 files .* readable PNG or JPEG.*a/x.txt"):
+    with pytest.raises(DataError, match=r"None of the 2 files .* readable PNG, JPEG or DICOM.*a/x.txt"):
         get_info(str(folder))
     with pytest.raises(DataError, match="does not exist"):
         get_info(str(tmp_path / "nowhere"))

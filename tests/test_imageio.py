@@ -197,7 +197,7 @@ def test_empty_file():
     ids=["text", "pdf", "gif", "bmp", "tiff"],
 )
 def test_other_file_types(data):
-    with pytest.raises(ImageError, match="not a PNG or JPEG"):
+    with pytest.raises(ImageError, match="not a PNG, JPEG or DICOM image"):
         read_image(data, 1)
 
 

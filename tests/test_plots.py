@@ -487,6 +487,39 @@ def test_saliency_overlay_default_opacity_lets_the_image_through(rng: np.random.
     assert fig.data[1].opacity == pytest.approx(0.45)
 
 
+def test_evidence_overlay_diverges_from_zero(rng: np.random.Generator) -> None:
+    evidence = rng.uniform(-1.5, 1.5, (28, 28))
+    fig = plots.evidence_overlay(rng.random((28, 28)), evidence, "Occlusion for 'pneumonia'", "<b>pneumonia</b>")
+    check_house_rules(fig)
+    check_fits_narrow_column(fig)
+    heat = fig.data[1]
+    assert (heat.zmin, heat.zmid, heat.zmax) == (-1.0, 0.0, 1.0)
+    assert np.allclose(np.asarray(heat.z), np.clip(evidence, -1, 1), atol=1e-6)
+    # Reversed RdBu: blue (against) at −1, red (for) at +1, transparent where there is no evidence.
+    low, middle, high = heat.colorscale[0][1], heat.colorscale[len(heat.colorscale) // 2][1], heat.colorscale[-1][1]
+    (r_low, _, b_low), (r_high, _, b_high) = ([int(v) for v in c[5:].split(",")[:3]] for c in (low, high))
+    assert b_low > r_low and r_high > b_high
+    assert middle.endswith(",0.00)") and low.endswith(",1.00)") and high.endswith(",1.00)")
+    # The class named in the colour bar is literal text, not markup.
+    assert heat.colorbar.title.text == "evidence for / against '&lt;b&gt;pneumonia&lt;/b&gt;'"
+    assert heat.colorbar.orientation == "h"
+
+
+def test_class_probabilities_marks_the_class_called() -> None:
+    """A decision threshold may call the less probable class: that one is marked, not the argmax."""
+    fig = plots.class_probabilities(
+        np.array([0.3, 0.7]),
+        ["normal", "pneumonia"],
+        predicted=0,
+        title="Calibrated probability of each class",
+        x_title="calibrated probability (T = 0.58)",
+    )
+    check_house_rules(fig)
+    assert "predicted" in fig.data[0].text[0] and "predicted" not in fig.data[0].text[1]
+    assert fig.layout.title.text == "Calibrated probability of each class"
+    assert fig.layout.xaxis.title.text == "calibrated probability (T = 0.58)"
+
+
 # ------------------------------------------------------------------------------------------- quantum
 
 
@@ -502,6 +535,9 @@ def test_qubit_bars(rng: np.random.Generator, n_qubits: int) -> None:
     assert list(fig.layout.yaxis.range) == [-1.05, 1.05]
     assert fig.layout.yaxis.zeroline is True
     assert bar.text[0] == f"{readout[0]:+.2f}"
+    # Says what the bars are: the numbers the head reads; +1 always measured 0, −1 always 1.
+    assert fig.layout.yaxis.title.text == "⟨Z⟩: what the classifier head reads"
+    assert fig.layout.yaxis.ticktext[0] == "−1 (always 1)" and fig.layout.yaxis.ticktext[-1] == "+1 (always 0)"
 
 
 @pytest.mark.parametrize(("n_qubits", "names"), [(2, BINARY), (8, FIVE)])

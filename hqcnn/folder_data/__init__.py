@@ -1,6 +1,6 @@
 """Your own images: a folder (or an uploaded .zip) with one sub-folder per class, used like a MedMNIST set.
 
-Layout (class names are the folder names, sorted; any sizes and modes of PNG or JPEG)::
+Layout (class names are the folder names, sorted; any sizes and modes of PNG, JPEG or DICOM)::
 
     my_xrays/                      my_xrays/
       normal/     a.png b.jpg …      train/  normal/ … pneumonia/ …
@@ -27,9 +27,10 @@ and the "grayscale" option converts it back.
 The decoded arrays are cached as an .npz file (read with pickle refused) under
 $HQCNN_DATA_DIR/folders/cache/ (default ~/.cache/hqcnn/medmnist/folders/cache/), keyed by the
 folder's path and a fingerprint of its file names, sizes and modification times, so the second
-run loads at once and an edited folder is read anew. Files that are not readable PNG or JPEG
-images are skipped and counted, with their names; hidden files (.DS_Store, __MACOSX, …) are
-ignored silently.
+run loads at once and an edited folder is read anew; only pixels are cached, nothing of a DICOM
+file's header. Files that are not readable PNG, JPEG or DICOM images are skipped and counted, with
+their names (a file without an extension is looked at only if its first bytes say PNG, JPEG or
+DICOM); hidden files (.DS_Store, __MACOSX, …) are ignored silently.
 
 A .zip is unpacked by `extract_zip` into $HQCNN_DATA_DIR/folders/<first 16 hex digits of its
 SHA-256>/, so the same archive is the same dataset; its key is "upload:<those 16 digits>"

@@ -54,7 +54,7 @@ def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) ->
         f"{report.stored_size}×{report.stored_size} pixels. {report.split_rule}."
     )
     if report.skipped:
-        description += f" {len(report.skipped)} file(s) skipped (not readable PNG or JPEG images)."
+        description += f" {len(report.skipped)} file(s) skipped (not readable PNG, JPEG or DICOM images)."
     info = DatasetInfo(
         key=key,
         title=place.root.name or place.shown,

@@ -19,7 +19,7 @@ SPLIT_SEED = 0  # the split never depends on the training seed
 VAL_FRACTION = TEST_FRACTION = 0.1
 MIN_PER_CLASS = 3  # one image each for training, validation and test
 SHOWN_SKIPPED = 10  # file names listed in the warning about skipped files
-_FORMAT = 1  # bump when the cache layout or the reading changes
+_FORMAT = 2  # bump when the cache layout or the reading changes (2: DICOM files are read)
 
 _SPLIT_NAMES = {
     "train": "train",
@@ -31,7 +31,6 @@ _SPLIT_NAMES = {
     "testing": "test",
 }
 _IGNORED = {"__macosx", "thumbs.db", "desktop.ini", "__pycache__", "$recycle.bin"}
-_DICOM_SUFFIXES = {".dcm", ".dicom"}
 _GRAY_TOLERANCE = 8  # largest channel difference (0..255) of a pixel in an image counted as gray
 
 

@@ -168,4 +168,4 @@ class FolderReport:
         more = len(self.skipped) - SHOWN_SKIPPED
         tail = f"; and {more} more" if more > 0 else ""
         noun = "file was" if len(self.skipped) == 1 else "files were"
-        return f"{len(self.skipped)} {noun} skipped (only readable PNG and JPEG images are used): {shown}{tail}."
+        return f"{len(self.skipped)} {noun} skipped (only readable PNG, JPEG and DICOM images are used): {shown}{tail}."

@@ -19,7 +19,6 @@ from PIL import Image
 from hqcnn.datasets_base import SPLITS, Progress
 from hqcnn.errors import DataError, ImageError
 from hqcnn.folder_data.limits import (
-    _DICOM_SUFFIXES,
     _FORMAT,
     _GRAY_TOLERANCE,
     MAX_FILE_BYTES,
@@ -34,7 +33,7 @@ from hqcnn.folder_data.limits import (
 from hqcnn.folder_data.paths import folders_root, make_dir
 from hqcnn.folder_data.scan import FolderReport, Skipped, _cap, _File, _Scan
 from hqcnn.folder_data.split import _split
-from hqcnn.imageio import read_image
+from hqcnn.imageio import SNIFF_BYTES, describe_upload, read_image, sniff_image
 
 # --- the fingerprint -----------------------------------------------------------------------------
 
@@ -68,27 +67,52 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _without_extension(path: Path) -> bool:
+    """True for a file named without an extension, as DICOM exports name them ("IM00001", or a UID
+    such as "1.2.840.113619.2.55.3.604688119": its last part is digits, not an extension)."""
+    return not path.suffix or path.suffix[1:].isdigit()
+
+
+def _reason(err: ImageError) -> str:
+    """An ImageError's message as the reason of a skipped file: "not a PNG, JPEG or DICOM image",
+    "the DICOM file is damaged or incomplete and cannot be read"."""
+    reason = str(err).rstrip(".")
+    if reason.startswith("The file is "):
+        return reason[len("The file is ") :]
+    return reason[:1].lower() + reason[1:]
+
+
+def _pixels(data: bytes) -> int:
+    """Width × height of the file's picture (a DICOM file's frame) from its header; 0 if unreadable
+    (read_image then gives the reason)."""
+    try:
+        facts = describe_upload(data)  # a DICOM file's facts, None for PNG or JPEG
+        if facts is not None:
+            return facts["rows"] * facts["columns"]
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            return header.size[0] * header.size[1]
+    except Exception:  # noqa: BLE001 — read_image gives the reason
+        return 0
+
+
 def _decode(path: Path, size: int) -> _Decoded:
-    if path.suffix.lower() in _DICOM_SUFFIXES:
-        return _Decoded(reason="DICOM is not supported yet; export it to PNG")
     if size > MAX_FILE_BYTES:
         return _Decoded(reason=f"larger than the {_mb(MAX_FILE_BYTES)} limit per image")
     try:
+        if _without_extension(path):
+            # Only its first bytes tell whether such a file is an image (a DICOM folder also holds
+            # DICOMDIR, LOCKFILE, VERSION, …): the rest is read only if they say PNG, JPEG or DICOM.
+            with open(path, "rb") as file:
+                if not sniff_image(file.read(SNIFF_BYTES)):
+                    return _Decoded(reason="not a PNG, JPEG or DICOM image")
         data = path.read_bytes()
     except OSError as err:
         return _Decoded(reason=f"cannot be read ({err.strerror or err})")
-    pixels = 0
-    try:
-        with Image.open(io.BytesIO(data)) as header:  # reads the header only
-            pixels = header.size[0] * header.size[1]
-    except Exception:  # noqa: BLE001 — read_image below gives the reason
-        pass
+    pixels = _pixels(data)
     try:
         rgb = read_image(data, 3)
     except ImageError as err:
-        reason = str(err).rstrip(".")
-        reason = reason[len("The file is ") :] if reason.startswith("The file is ") else reason
-        return _Decoded(reason=reason, pixels=pixels)
+        return _Decoded(reason=_reason(err), pixels=pixels)
     rgb = _shrink(rgb, min(rgb.shape[0], STORE_SIZE))
     spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
     return _Decoded(image=rgb, gray=bool(spread.max() <= _GRAY_TOLERANCE), pixels=pixels or rgb.shape[0] ** 2)
@@ -130,7 +154,8 @@ def _build(
     if not scan.files:
         note = f" ({len(scan.skipped)} other file(s) were skipped)" if scan.skipped else ""
         raise DataError(
-            f"The class folders in {name} hold no images{note}. Put PNG or JPEG images in one sub-folder per class."
+            f"The class folders in {name} hold no images{note}. Put PNG, JPEG or DICOM images in one sub-folder "
+            "per class."
         )
     decoded = _decode_all(root, scan.files, progress, shown)
     skipped = list(scan.skipped)
@@ -145,7 +170,7 @@ def _build(
     skipped.sort(key=lambda s: s.path)
     if not files:
         raise DataError(
-            f"None of the {len(scan.files)} files in the class folders of {name} is a readable PNG or JPEG image. "
+            f"None of the {len(scan.files)} files in the class folders of {name} is a readable PNG, JPEG or DICOM image. "
             + (FolderReport(name, "", 0, 0, tuple(skipped)).skipped_message() or "")
         )
     labels = sorted({f.label for f in files})

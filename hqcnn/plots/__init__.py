@@ -16,12 +16,12 @@ Where things are:
 - `evaluation`: `confusion_matrix`, `roc_curves`, `metrics_comparison`, `class_probabilities`;
 - `decision`: `reliability_diagram`, `threshold_roc` (reading calibrated answers);
 - `quantum`: `qubit_bars`, `qubit_distributions`, `bloch_spheres`;
-- `attribution`: `saliency_overlay`.
+- `attribution`: `saliency_overlay`, `evidence_overlay` (signed: for / against a class).
 """
 
 from __future__ import annotations
 
-from hqcnn.plots.attribution import saliency_overlay
+from hqcnn.plots.attribution import evidence_overlay, saliency_overlay
 from hqcnn.plots.data import before_after, class_balance, sample_grid
 from hqcnn.plots.decision import reliability_diagram, threshold_roc
 from hqcnn.plots.evaluation import class_probabilities, confusion_matrix, metrics_comparison, roc_curves
@@ -37,6 +37,7 @@ __all__ = [
     "class_balance",
     "class_probabilities",
     "confusion_matrix",
+    "evidence_overlay",
     "metrics_comparison",
     "parameter_counts",
     "plain",

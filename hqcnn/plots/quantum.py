@@ -30,7 +30,10 @@ _SCENE_HALF_WIDTH = 1.3  # Bloch scene range: room for those labels without clip
 
 
 def qubit_bars(readout: np.ndarray, title: str = "Per-qubit ⟨Z⟩ for this image") -> go.Figure:
-    """Bars of each qubit's ⟨Z⟩ on the fixed range [-1, 1] (+1 = |0⟩, −1 = |1⟩)."""
+    """Bars of each qubit's ⟨Z⟩ on the fixed range [-1, 1]: the numbers the classifier head reads.
+
+    +1: the qubit is always measured 0 (|0⟩); −1: always measured 1 (|1⟩); 0: either, equally often.
+    """
     values = np.asarray(readout, dtype=float).reshape(-1)
     labels = [f"q{i}" for i in range(values.size)]
     # Sign carried by colour AND by the bar's direction and its printed value.
@@ -49,13 +52,13 @@ def qubit_bars(readout: np.ndarray, title: str = "Per-qubit ⟨Z⟩ for this ima
     fig.update_yaxes(
         range=[-1.05, 1.05],
         tickvals=[-1, -0.5, 0, 0.5, 1],
-        ticktext=["−1 (|1⟩)", "−0.5", "0", "0.5", "+1 (|0⟩)"],
+        ticktext=["−1 (always 1)", "−0.5", "0", "0.5", "+1 (always 0)"],
         zeroline=True,
         zerolinecolor=_REFERENCE_GRAY,
         zerolinewidth=2,
     )
     fig.update_layout(height=420, showlegend=False)
-    return apply_style(fig, title, "qubit", "⟨Z⟩ expectation value")
+    return apply_style(fig, title, "qubit", "⟨Z⟩: what the classifier head reads")
 
 
 def qubit_distributions(readouts: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> go.Figure:

@@ -277,7 +277,7 @@ def _bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     bomb = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(bomb, format="PNG", optimize=True)
     files = {
-        "notes.png": (b"these are my notes, not an image\n" * 20, "not a PNG or JPEG"),
+        "notes.png": (b"these are my notes, not an image\n" * 20, "not a PNG, JPEG or DICOM"),
         "truncated.png": (good.getvalue()[: len(good.getvalue()) // 2], "damaged or incomplete"),
         "bomb.png": (bomb.getvalue(), "too many pixels"),
         "model.zip": (pickle.dumps({"weights": zlib.compress(b"x")}), "not a zip archive"),
