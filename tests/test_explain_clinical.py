@@ -16,7 +16,6 @@ import json
 import re
 import secrets
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,10 +33,9 @@ from hqcnn.imageio import image_to_model_input
 from hqcnn.markdown import md
 from hqcnn.posthoc import FALSE_ALARM_RATE, PostHoc, answer
 from hqcnn.train import run
+from tests.test_explain_page import assert_clean, open_explain
 from ui.training import HYBRID, TWIN, TrainedModel
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGE = "pages/4_Explain.py"
 UNUSUAL = "does not look like the images the model was trained on"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,20 +80,6 @@ def test_answer(hybrid, test_x):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def open_explain(models: dict[str, TrainedModel]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["models"] = models
-    at.run()
-    at.switch_page(PAGE).run()
-    assert_clean(at)
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def png(array: np.ndarray) -> bytes:
