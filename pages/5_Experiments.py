@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import streamlit as st
 
@@ -18,7 +17,9 @@ values = render_sidebar()
 from hqcnn import experiments as ex  # noqa: E402
 from hqcnn.markdown import md  # noqa: E402
 from ui.experiment_job import ExperimentJob  # noqa: E402
+from ui.experiment_view import render_result  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
+from ui.shipped_view import SHIPPED, choose_view, render_shipped  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
@@ -47,6 +48,11 @@ st.markdown(
     "images with the same seeds, repeats that over several seeds, and tests the paired differences. "
     "Whatever the numbers say is shown; *no significant difference* is a valid result."
 )
+
+# The page opens on the results set shipped with the app, when there is one; the radio switches
+# to this session's runs (run, load, upload), which is all there is without one.
+if choose_view() == SHIPPED and render_shipped():
+    st.stop()
 
 # ---------------------------------------------------------------------------------------------
 # Run an experiment
@@ -202,82 +208,6 @@ results = _results()
 ordered = [results[n] for n in ex.STUDIES if n in results]
 
 
-def _scaled(value: float | None, scale: float) -> str:
-    return "n/a" if value is None else f"{value * scale:.2f}"
-
-
-def _comparison_table(result: ex.ExperimentResult) -> list[dict[str, Any]]:
-    out = []
-    for c in result.comparisons:
-        stats = c.stats
-        out.append(
-            {
-                "comparison": c.label,
-                "metric": c.metric,
-                "seeds": c.n,
-                f"mean difference ({c.unit})": _scaled(c.mean_diff, c.scale),
-                "95% CI": "n/a"
-                if stats.ci_low is None
-                else f"{_scaled(stats.ci_low, c.scale)} to {_scaled(stats.ci_high, c.scale)}",
-                "paired t p": "n/a" if c.p is None else f"{c.p:.3f}",
-                "Wilcoxon p": "n/a" if stats.wilcoxon_p is None else f"{stats.wilcoxon_p:.3f}",
-                "Cohen's d_z": "n/a" if stats.cohens_dz is None else f"{stats.cohens_dz:.2f}",
-                "verdict": c.verdict,
-            }
-        )
-    return out
-
-
-def _render(result: ex.ExperimentResult) -> None:
-    preset_label = result.preset.get("name", "custom")
-    st.caption(
-        f"{md(result.dataset)} · {md(preset_label)} preset · seeds {', '.join(map(str, result.seeds))} · "
-        f"{len(result.table)} rows · finished {md(result.finished_at or '?')} in {result.seconds:.0f} s · "
-        f"model {result.config.get('model', {}).get('n_qubits', '?')} qubits, depth "
-        f"{result.config.get('model', {}).get('depth', '?')}"
-    )
-    st.markdown(f"**Question:** {result.study.question}")
-    if result.stopped:
-        st.warning("This run was stopped early: only the runs that finished are shown.")
-    if result.table.empty:
-        st.info("No run finished before the experiment was stopped, so there is nothing to show.")
-        return
-    claims = [row for row in ex.table2({result.name: result}) if row["source"]]
-    for row in claims:
-        # The verdicts quote condition labels, which an uploaded results.json supplies.
-        st.info(f"**{md(row['claim'])}: {md(row['status'])}.** {md(row['verdict'], limit=2000)}")
-    figs = ex.figures(result)
-    for fig_name, fig in figs.items():
-        st.plotly_chart(fig, key=f"fig_{result.name}_{fig_name}")
-    for note in result.notes:
-        st.caption(md(note, limit=1000))
-    st.markdown("**Mean and 95% confidence interval per model and condition**")
-    st.dataframe(ex.summary_table(result), hide_index=True, key=f"summary_{result.name}")
-    with st.expander(f"All {len(result.comparisons)} paired comparisons, with their tests"):
-        st.dataframe(_comparison_table(result), hide_index=True, key=f"comparisons_{result.name}")
-    st.markdown("**Reproduce from the command line**")
-    st.code(result.command, language="bash")
-    stem = f"{result.name}-{preset_label}-{result.dataset}"
-    d1, d2, d3 = st.columns(3)
-    d1.download_button("results.csv", result.csv_text(), f"{stem}-results.csv", "text/csv", key=f"dl_csv_{result.name}")
-    d2.download_button(
-        "summary.csv", result.summary_csv_text(), f"{stem}-summary.csv", "text/csv", key=f"dl_summary_{result.name}"
-    )
-    d3.download_button(
-        "results.json", result.json_text(), f"{stem}-results.json", "application/json", key=f"dl_json_{result.name}"
-    )
-    fig_cols = st.columns(min(len(figs), 4) or 1)
-    for i, (fig_name, fig) in enumerate(figs.items()):
-        fig_cols[i % len(fig_cols)].download_button(
-            f"{fig_name}.html",
-            lambda fig=fig: fig.to_html(include_plotlyjs=True, full_html=True),
-            f"{stem}-{fig_name}.html",
-            "text/html",
-            key=f"dl_fig_{result.name}_{fig_name}",
-            help="An interactive, self-contained page (works offline). For a PNG use the camera icon on the chart.",
-        )
-
-
 st.subheader("Results")
 if not ordered:
     st.info("No results yet: run an experiment above, or load saved results.")
@@ -285,7 +215,7 @@ else:
     tabs = st.tabs([r.title for r in ordered])
     for tab, result in zip(tabs, ordered, strict=True):
         with tab, user_errors(stop=False):
-            _render(result)
+            render_result(result)
 
 # ---------------------------------------------------------------------------------------------
 # The paper's Table 2 beside the measurements
@@ -293,15 +223,17 @@ else:
 
 st.subheader("The paper's Table 2 beside the measurements")
 table = ex.table2(results)
+# st.table renders Markdown; the condition labels quoted here come from results files (checked on load,
+# and escaped here as well).
 st.table(
     [
         {
-            "The paper expects (Table 2)": row["claim"],
-            "Figure that tests it": row["figure"],
-            "Verdict": row["status"],
-            "p: uncorrected → Holm": row["p values"],
-            "Measured": row["verdict"],
-            "Measured with": row["source"] or "—",
+            "The paper expects (Table 2)": md(row["claim"]),
+            "Figure that tests it": md(row["figure"]),
+            "Verdict": md(row["status"]),
+            "p: uncorrected → Holm": md(row["p values"], limit=1000),
+            "Measured": md(row["verdict"], limit=2000),
+            "Measured with": md(row["source"] or "—", limit=1000),
         }
         for row in table
     ]

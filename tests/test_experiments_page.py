@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -10,10 +11,17 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import experiments as ex
+from hqcnn.markdown import WORD_JOINER
 from tests.test_experiments import CONFIG, TINY
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/5_Experiments.py"
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_set(tmp_path, monkeypatch) -> None:
+    """These tests drive this session's runs: the page's default view while no results set is shipped."""
+    monkeypatch.setenv(ex.SHIPPED_ENV, str(tmp_path / "no-shipped-set"))
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +59,13 @@ def assert_clean(at: AppTest) -> None:
 
 
 def table2_rows(at: AppTest) -> list[dict]:
+    """Table 2 as shown, its cells read back as the text they show (the page escapes them for Markdown)."""
     frame = at.table[-1].value
-    return frame.to_dict("records")
+    return [{k: _shown(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _shown(cell: str) -> str:
+    return re.sub(r"\\(.)", r"\1", cell).replace(WORD_JOINER, "")
 
 
 def test_page_without_results_shows_table2_as_not_measured(runs_dir):
@@ -176,3 +189,4 @@ def test_the_device_noise_study_runs_from_the_page(tmp_path, monkeypatch):
     assert len(at.get("plotly_chart")) == len(ex.figures(result))
     hardware = next(r for r in table2_rows(at) if "hardware" in r["The paper expects (Table 2)"].lower())
     assert not hardware["Measured"].startswith("not measured")
+

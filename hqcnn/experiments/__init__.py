@@ -25,6 +25,11 @@ the table, so a result loaded from disk reads exactly as a fresh one. Seeds fix 
 same configuration and preset give the same table (timings aside) on either executor, with any
 number of workers. `table2(results)` puts the paper's expectations beside the measured verdicts.
 
+A results set is every study on several datasets, made by one command
+(`python -m hqcnn experiment all --datasets A B C --out SET`) with its provenance; `load_set`
+reads one, `table2_by_dataset` and `plain_summary` read Table 2 across its datasets, and the app
+ships one (`shipped_dir()`).
+
 Where things are (each module imports only those above it):
 
 ==============  ===============================================================================
@@ -37,14 +42,17 @@ charts          colours, confidence bands and the paired-difference figure the s
 studies/        one module per study: its tasks, rows, comparisons, notes and figures
 executors       `local` (in-process) and `ray` (an embedded local cluster, or one to join)
 run             `run_study`, with run folders that an interrupted run resumes from
-claims          the paper's Table 2: `CLAIMS`, `status`, `table2`
+claims          the paper's Table 2: `CLAIMS`, `status`, `judge`, `table2`
+provenance      a results set's provenance.json: code, versions, machine, times, skipped studies
+results_set     a results set on disk: `load_set`, `shipped_dir`, its one-line label
+set_table       Table 2 with a column per dataset, and `plain_summary`
 ==============  ===============================================================================
 """
 
 from __future__ import annotations
 
 from hqcnn.experiments import studies  # noqa: F401  (registers every study)
-from hqcnn.experiments.claims import CLAIMS, NOT_MEASURED, Finding, status, table2
+from hqcnn.experiments.claims import CLAIMS, NOT_MEASURED, Finding, Judgement, judge, status, table2
 from hqcnn.experiments.executors import EXECUTORS
 from hqcnn.experiments.presets import PRESETS, ExperimentConfig, Preset
 from hqcnn.experiments.registry import STUDIES, Study, Task, register
@@ -62,7 +70,9 @@ from hqcnn.experiments.results import (
     safe_name,
     summary_table,
 )
+from hqcnn.experiments.results_set import SHIPPED_ENV, ResultsSet, load_set, shipped_dir
 from hqcnn.experiments.run import RunLog, run_study
+from hqcnn.experiments.set_table import ClaimRow, plain_summary, table2_by_dataset
 from hqcnn.experiments.table import HYBRID, TWIN, Comparison, summarize, without_timing
 
 
@@ -81,28 +91,37 @@ __all__ = [
     "PRESETS",
     "PUBLISHED_ENV",
     "RUNS_ENV",
+    "SHIPPED_ENV",
     "STUDIES",
     "TWIN",
+    "ClaimRow",
     "Comparison",
     "ExperimentConfig",
     "ExperimentResult",
     "Finding",
+    "Judgement",
     "Preset",
+    "ResultsSet",
     "RunLog",
     "Study",
     "Task",
     "default_folder",
     "figures",
+    "judge",
     "list_runs",
+    "load_set",
+    "plain_summary",
     "published_dir",
     "records_to_csv",
     "register",
     "run_study",
     "runs_dir",
     "safe_name",
+    "shipped_dir",
     "status",
     "summarize",
     "summary_table",
     "table2",
+    "table2_by_dataset",
     "without_timing",
 ]

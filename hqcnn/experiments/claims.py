@@ -3,6 +3,8 @@
 Each claim is one function from the loaded results (study name → result) to a `Finding`: the
 comparisons that decide it, the direction that supports it, and the sentences with the numbers;
 None while its studies are not loaded. The studies say which claims they test (`Study.claims`).
+`judge` judges every claim on one set of results, with the p values Holm-adjusted over that set;
+`table2` words it as a table, `hqcnn.experiments.set_table` across datasets.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hqcnn.experiments.table import HYBRID, NOISE_LABELS, TWIN, Comparison, sele
 
 Results = dict[str, ExperimentResult]
 NOT_MEASURED = "not measured yet"
+OUTSIDE_TABLE2 = "(not in Table 2)"  # how an expectation the paper does not list starts
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Claim:
     def studies(self) -> list[str]:
         """The studies that test this claim."""
         return [name for name, study in STUDIES.items() if self.key in study.claims]
+
+    @property
+    def in_table2(self) -> bool:
+        """Whether the paper's Table 2 lists it (the others are added here)."""
+        return not self.expectation.startswith(OUTSIDE_TABLE2)
 
 
 def _first(comparisons: Sequence[Comparison], tag: str, metric: str = "accuracy") -> Comparison | None:
@@ -260,18 +268,61 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "hardware",
-        "(not in Table 2) Works on today's noisy quantum hardware",
+        f"{OUTSIDE_TABLE2} Works on today's noisy quantum hardware",
         "Quantum hardware noise: accuracy against depolarising p and shots; Device noise: accuracy on simulated "
         "IBM devices against shots",
         _hardware,
     ),
     Claim(
         "calibration",
-        "(not in Table 2) Probabilities that can be taken at their word",
+        f"{OUTSIDE_TABLE2} Probabilities that can be taken at their word",
         "Calibration: reliability diagram and expected calibration error, as trained and temperature-scaled",
         _calibration,
     ),
 )  # fmt: skip
+
+
+# What a verdict amounts to, for counting across datasets (`Judgement.kind`); `status` words it.
+SUPPORTED, CONTRADICTED, MIXED = "supported", "contradicted", "mixed"
+NO_DIFFERENCE, UNTESTED = "no difference shown", "untested"
+KINDS = (SUPPORTED, CONTRADICTED, MIXED, NO_DIFFERENCE, UNTESTED, NOT_MEASURED)
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """The deciding comparisons of a finding, sorted by what their p values say."""
+
+    comps: list[Comparison]
+    tested: list[Comparison]
+    better: list[Comparison]  # significant in the claimed direction
+    worse: list[Comparison]  # significant in the opposite direction
+    seeds: str
+
+
+def _tally(finding: Finding | None, alpha: float, p_of: Callable[[Comparison], float] | None) -> _Tally | None:
+    comps = [c for c in (finding.comparisons if finding else ()) if c.n]
+    if not comps:
+        return None
+    p_of = p_of or (lambda c: c.p)
+    n = max(c.n for c in comps)
+    tested = [c for c in comps if c.p is not None]
+    better = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) == (finding.good > 0)]
+    worse = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) != (finding.good > 0)]
+    return _Tally(comps, tested, better, worse, f"{n} seed{'s' if n != 1 else ''}")
+
+
+def kind(finding: Finding | None, alpha: float = 0.05, p_of: Callable[[Comparison], float] | None = None) -> str:
+    """What `status` says, as one of `KINDS` (a significant fall under hardware noise contradicts)."""
+    tally = _tally(finding, alpha, p_of)
+    if tally is None:
+        return NOT_MEASURED
+    if not tally.tested:
+        return UNTESTED
+    if finding.hardware:
+        return CONTRADICTED if tally.worse else NO_DIFFERENCE
+    if tally.better and tally.worse:
+        return MIXED
+    return SUPPORTED if tally.better else CONTRADICTED if tally.worse else NO_DIFFERENCE
 
 
 def status(finding: Finding | None, alpha: float = 0.05, p_of: Callable[[Comparison], float] | None = None) -> str:
@@ -281,18 +332,12 @@ def status(finding: Finding | None, alpha: float = 0.05, p_of: Callable[[Compari
     generalisation gap); "contradicted" the same in the opposite direction. `p_of` gives the p
     value to use (Table 2 passes the Holm-adjusted one); by default the comparison's own.
     """
-    comps = [c for c in (finding.comparisons if finding else ()) if c.n]
-    if not comps:
+    tally = _tally(finding, alpha, p_of)
+    if tally is None:
         return NOT_MEASURED
-    p_of = p_of or (lambda c: c.p)
-    n = max(c.n for c in comps)
-    seeds = f"{n} seed{'s' if n != 1 else ''}"
-    tested = [c for c in comps if c.p is not None]
-    better = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) == (finding.good > 0)]
-    worse = [c for c in tested if p_of(c) < alpha and (c.mean_diff > 0) != (finding.good > 0)]
-    if not tested:
+    seeds, better, worse, k = tally.seeds, tally.better, tally.worse, len(tally.comps)
+    if not tally.tested:
         return f"Untested ({seeds}: no spread or too few seeds)"
-    k = len(comps)
     if finding.hardware:
         if worse:
             where = "the strongest noise" if k == 1 else f"{len(worse)} of {k} {finding.what}"
@@ -309,6 +354,40 @@ def status(finding: Finding | None, alpha: float = 0.05, p_of: Callable[[Compari
     return f"No significant difference ({seeds})"
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """One claim judged on one set of results: its finding, status and Holm-adjusted deciding comparisons."""
+
+    claim: Claim
+    finding: Finding | None
+    status: str
+    kind: str
+    deciding: tuple[tuple[Comparison, float], ...]  # (comparison, Holm-adjusted p), tested ones only
+
+
+def judge(results: Results, alpha: float = 0.05) -> list[Judgement]:
+    """Every claim of `CLAIMS` judged on `results` (name → result), in order.
+
+    The p values are Holm–Bonferroni-adjusted over every deciding comparison of all the claims
+    together (one family per set of results, e.g. per dataset).
+    """
+    from hqcnn.stats import holm
+
+    findings = {claim.key: claim.judge(results) for claim in CLAIMS}
+    tested = [c for f in findings.values() if f for c in f.comparisons if c.n and c.p is not None]
+    adjusted = dict(zip(map(id, tested), holm([c.p for c in tested]), strict=True))
+
+    def p_of(c: Comparison) -> float:
+        return adjusted[id(c)]
+
+    out = []
+    for claim in CLAIMS:
+        finding = findings[claim.key]
+        deciding = tuple((c, adjusted[id(c)]) for c in (finding.comparisons if finding else ()) if id(c) in adjusted)
+        out.append(Judgement(claim, finding, status(finding, alpha, p_of), kind(finding, alpha, p_of), deciding))
+    return out
+
+
 def table2(results: Results) -> list[dict[str, str]]:
     """The paper's expectations beside the measured verdicts of the loaded `results` (name → result).
 
@@ -317,28 +396,22 @@ def table2(results: Results) -> list[dict[str, str]]:
     (uncorrected → adjusted), verdict (the sentences with the numbers; their p values are
     uncorrected) and source (which results it comes from).
     """
-    from hqcnn.stats import holm
-
-    findings = {claim.key: claim.judge(results) for claim in CLAIMS}
-    tested = [c for f in findings.values() if f for c in f.comparisons if c.n and c.p is not None]
-    adjusted = dict(zip(map(id, tested), holm([c.p for c in tested]), strict=True))
     out = []
-    for claim in CLAIMS:
-        finding = findings[claim.key]
+    for judged in judge(results):
+        claim, finding = judged.claim, judged.finding
         if finding is None:
             titles = [STUDIES[n].title for n in claim.studies]
             needed = " or ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
-            text, short = f"{NOT_MEASURED}: run or load the {needed} study.", NOT_MEASURED
+            text = f"{NOT_MEASURED}: run or load the {needed} study."
         else:
-            text, short = finding.text, status(finding, p_of=lambda c: adjusted[id(c)])
+            text = finding.text
         sources = finding.sources if finding else ()
-        deciding = [c for c in (finding.comparisons if finding else ()) if id(c) in adjusted]
         out.append(
             {
                 "claim": claim.expectation,
                 "figure": claim.figure,
-                "status": short,
-                "p values": "; ".join(f"{c.p:.3g} → {adjusted[id(c)]:.3g}" for c in deciding) or "—",
+                "status": judged.status,
+                "p values": "; ".join(f"{c.p:.3g} → {p:.3g}" for c, p in judged.deciding) or "—",
                 "verdict": text,
                 "source": ", ".join(
                     f"{results[n].title} ({results[n].preset.get('name', '?')} preset, {len(results[n].seeds)} seeds, "

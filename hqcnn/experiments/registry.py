@@ -71,6 +71,8 @@ class Study:
     question: ClassVar[str]
     order: ClassVar[int] = 100  # place in menus and in "all"
     claims: ClassVar[tuple[str, ...]] = ()  # keys of hqcnn.experiments.claims.CLAIMS it tests
+    # For each of those claims, the key of its figure (in `figures`) that shows the deciding comparison.
+    claim_figures: ClassVar[dict[str, str]] = {}
     # Wall time of the quick preset on PneumoniaMNIST with the default model on one core of a
     # shared 2-core CPU (`python -m hqcnn experiment NAME --preset quick`), for the app's estimate.
     quick_seconds: ClassVar[int | None] = None

@@ -109,6 +109,23 @@ def _command(name: str, config: ExperimentConfig, preset: Preset) -> str:
     return " ".join(parts)
 
 
+def finished_run(folder: str | Path, name: str, config: ExperimentConfig, preset: Preset) -> ExperimentResult | None:
+    """The result saved in `folder` if it is a finished run of exactly this study, configuration and
+    preset (a set resumed with --resume keeps it as it is); None otherwise."""
+    if not (Path(folder) / "results.json").is_file():
+        return None
+    try:
+        result = ExperimentResult.load(folder)
+    except HQCNNError:
+        return None  # damaged: run_study's own checks decide what happens to the folder
+    same = (
+        result.name == name
+        and result.config == json.loads(json.dumps(plain(config.to_dict())))
+        and result.preset == json.loads(json.dumps(plain(preset.to_dict())))
+    )
+    return result if same and not result.stopped else None
+
+
 def resolve_preset(preset: Preset | str) -> Preset:
     if isinstance(preset, Preset):
         return preset

@@ -26,6 +26,7 @@ class Calibration(Study):
     title = "Calibration"
     question = "When the hybrid says 80%, is it right 80% of the time, and more often than its twin?"
     claims = ("calibration",)
+    claim_figures = {"calibration": "calibration_difference"}
     metrics = ("ece", "brier", "nll", "temperature")
     bounded = ("ece",)
     quick_seconds = 70

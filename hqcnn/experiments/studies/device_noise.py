@@ -38,6 +38,7 @@ class DeviceNoise(Study):
         "What would a real quantum computer's noise (IBM devices' calibrations, offline) do to the trained hybrid?"
     )
     claims = ("hardware",)
+    claim_figures = {"hardware": "device_noise_accuracy"}
     metrics = ("transpiled_depth", "two_qubit_gates", "cx_error", "readout_error")
     quick_seconds = 130
     _grid = {"train_per_class": None, "backends": DEVICES}

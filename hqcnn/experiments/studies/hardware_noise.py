@@ -56,6 +56,7 @@ class HardwareNoise(Study):
     title = "Quantum hardware noise"
     question = "What would noisy quantum hardware (depolarising noise, finite shots) do to the trained hybrid?"
     claims = ("hardware",)
+    claim_figures = {"hardware": "hardware_noise_accuracy"}
     quick_seconds = 44
     _grid = {"train_per_class": None, "depolarizing": (0.0, 0.001, 0.01, 0.05), "shots": (None, 1000, 100)}
     grids = {"quick": {**_grid, "images": 300}, "full": {**_grid, "images": 1000}}

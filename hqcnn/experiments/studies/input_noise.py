@@ -49,6 +49,7 @@ class InputNoise(Study):
     title = "Input noise"
     question = "Does the hybrid keep its accuracy better when the test images are noisy?"
     claims = ("noise",)
+    claim_figures = {"noise": "input_noise_difference"}
     quick_seconds = 27
     grids = {
         "quick": {

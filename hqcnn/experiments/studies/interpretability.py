@@ -38,6 +38,7 @@ class Interpretability(Study):
     title = "Interpretability"
     question = "Are the hybrid's attribution maps more faithful than its twin's, and do they depend on the circuit?"
     claims = ("interpretability",)
+    claim_figures = {"interpretability": "interpretability_difference"}
     metrics = ("faithfulness", "random_faithfulness", "sanity_rank_correlation", "deletion_auc", "insertion_auc")
     bounded = ("deletion_auc", "insertion_auc")
     quick_seconds = 100

@@ -21,6 +21,7 @@ class LowData(Study):
     title = "Low data"
     question = "Does the hybrid beat its classical twin when there are few training images?"
     claims = ("little_data",)
+    claim_figures = {"little_data": "low_data_difference"}
     quick_seconds = 55
     grids = {"quick": {"sizes": (10, 50, None)}, "full": {"sizes": (10, 25, 50, 100, 250, None)}}  # None = all
 

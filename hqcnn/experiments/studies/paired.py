@@ -26,6 +26,7 @@ class Paired(Study):
     title = "Paired comparison"
     question = "Over many seeds, is the hybrid better than its twin: accuracy, AUC, generalisation, training cost?"
     claims = ("features", "generalisation", "cost")
+    claim_figures = {"features": "paired_difference", "generalisation": "paired_difference", "cost": "paired_cost"}
     quick_seconds = 63
     grids = {"quick": {"seeds": 5, "train_per_class": None}, "full": {"seeds": 10, "train_per_class": None}}
 

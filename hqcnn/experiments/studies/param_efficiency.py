@@ -35,6 +35,7 @@ class ParamEfficiency(Study):
     title = "Parameter efficiency"
     question = "For a given number of trainable parameters, which model is more accurate?"
     claims = ("parameters",)
+    claim_figures = {"parameters": "param_efficiency_difference"}
     quick_seconds = 81
     grids = {
         "quick": {"train_per_class": 250, "circuit_sizes": ((2, 1), (4, 2), (6, 3)), "widths": ((4, 8), (16, 32))},

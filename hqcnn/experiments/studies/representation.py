@@ -65,6 +65,7 @@ class Representation(Study):
     title = "Representation"
     question = "Are the classes more separable in the hybrid's ⟨Z⟩ read-out than in its twin's layer of the same size?"
     claims = ("features",)
+    claim_figures = {"features": "representation_difference"}
     metrics = ("probe_accuracy", "fisher")
     bounded = ("probe_accuracy",)
     quick_seconds = 70
