@@ -10,6 +10,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -493,3 +495,22 @@ def test_a_damaged_shipped_set_is_a_plain_error_on_the_page(open_page, tiny_set,
     assert not at.exception
     assert len(at.error) == 1 and plain_text(at.error[0].value).startswith(f"{damaged} is not valid JSON")
     assert "Run an experiment" in [s.value for s in at.subheader]  # this session's runs instead
+
+
+def test_the_markdown_report_for_the_readme_is_the_table_and_summary(tiny_set, loaded):
+    done = subprocess.run(
+        [sys.executable, "-m", "hqcnn.experiments.set_table", str(tiny_set)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = done.stdout
+    rows = [r for r in ex.table2_by_dataset(loaded.results) if r.in_table2]
+    table = [line for line in report.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(rows)  # the header and one line per claim of Table 2
+    assert table[0].count("|") == 2 + len(loaded.datasets)
+    for sentence in ex.plain_summary(loaded.results):
+        assert f"- {sentence}" in report
+    assert report.splitlines()[0] == results_set.label(loaded)

@@ -288,3 +288,31 @@ def plain_summary(sets: Sets, rows: Sequence[ClaimRow] | None = None) -> list[st
     n = len(sets)
     sentences = [_accuracy_sentence(rows, n), *_claims_sentences(rows, n), _hardware_sentence(rows)]
     return [s for s in sentences if s] + [_limits_sentence(sets, rows)]
+
+
+def markdown_report(results_set: Any) -> str:
+    """The set's label, plain summary and per-dataset Table 2 as Markdown, for the README:
+    `python -m hqcnn.experiments.set_table [SET_FOLDER]` prints it (default: the shipped set)."""
+    from hqcnn.experiments.results_set import label
+
+    rows = table2_by_dataset(results_set.results)
+    shown = display_rows([r for r in rows if r.in_table2])
+    header = list(shown[0]) if shown else [CLAIM_COLUMN]
+    lines = [
+        label(results_set),
+        "",
+        *[f"- {sentence}" for sentence in plain_summary(results_set.results, rows)],
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(row[h].replace("|", "\\|") for h in header) + " |" for row in shown],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    from hqcnn.experiments.results_set import load_set
+
+    print(markdown_report(load_set(sys.argv[1] if len(sys.argv) > 1 else None)), end="")
