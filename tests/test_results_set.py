@@ -400,11 +400,15 @@ def test_the_plain_summary_says_support_and_contradiction_as_counted():
 
 @pytest.mark.parametrize(("dataset", "study", "index"), [("breastmnist", "input_noise", 1), ("pneumoniamnist", "paired", 2)])
 def test_one_task_of_the_set_rerun_gives_the_same_rows(loaded, dataset, study, index):
+    assert_task_reproduces(loaded.results[dataset][study], index)
+
+
+def assert_task_reproduces(result: ex.ExperimentResult, index: int) -> None:
+    """Task `index` of `result`'s study, re-run on the current code, gives its stored rows exactly."""
     from hqcnn.data import prepare
 
-    result = loaded.results[dataset][study]
     config, preset = ex.ExperimentConfig.from_dict(result.config), ex.Preset.from_dict(result.preset)
-    task = ex.STUDIES[study].tasks(config, preset)[index]
+    task = ex.STUDIES[result.name].tasks(config, preset)[index]
     fresh = tasks.run_task(task, prepare(task.data))
     stored = {tuple(row[k] for k in KEYS): row for row in result.rows}
     assert fresh

@@ -13,9 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hqcnn import experiments as ex
-from hqcnn.data import DATASETS, prepare
-from hqcnn.experiments import results_set, tasks
-from hqcnn.experiments.table import KEYS, TIMING_COLUMNS
+from hqcnn.data import DATASETS
+from hqcnn.experiments import results_set
+from tests.test_results_set import assert_task_reproduces
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BUNDLED = ("pneumoniamnist", "breastmnist", "retinamnist")
@@ -51,14 +51,4 @@ def test_the_page_opens_on_the_shipped_set(shipped, monkeypatch):
 
 def test_one_shipped_training_rerun_gives_its_rows(shipped):
     """The smallest training of the low-data study on BreastMNIST, seed 0 (a few seconds)."""
-    result = shipped.results["breastmnist"]["low_data"]
-    config, preset = ex.ExperimentConfig.from_dict(result.config), ex.Preset.from_dict(result.preset)
-    task = ex.STUDIES["low_data"].tasks(config, preset)[0]
-    fresh = tasks.run_task(task, prepare(task.data))
-    stored = {tuple(row[k] for k in KEYS): row for row in result.rows}
-    assert fresh
-    for row in fresh:
-        saved = stored[tuple(row[k] for k in KEYS)]
-        for column, value in row.items():
-            if column not in TIMING_COLUMNS:
-                assert saved[column] == value, (column, saved[column], value)
+    assert_task_reproduces(shipped.results["breastmnist"]["low_data"], 0)
