@@ -33,11 +33,24 @@ from typing import Any, TypeVar
 import numpy as np
 import pydicom
 import pydicom.config
+from pydicom.encaps import get_frame
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info
+from pydicom.filewriter import write_file_meta_info
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import UID
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+    RLELossless,
+)
 
+from hqcnn import decode_budget
 from hqcnn.errors import ImageError
 from hqcnn.imageio import MAX_PIXELS
 
@@ -118,6 +131,18 @@ _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 _PALETTE = "PALETTE COLOR"
 _CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")  # the form of a DICOM code string (CS)
+# The defined terms of Photometric Interpretation (PS3.3 C.7.6.3.1.2), retired ones included, and of
+# Modality (PS3.3 C.7.3.1.1.1, as of 2024, retired ones included). A value of a code string's form
+# can still be a word of the patient's ("JANE DOE" is one), so only these are ever shown; any other
+# modality is shown as OTHER.
+_PHOTOMETRIC_TERMS = frozenset({*_MONOCHROME, *_COLOUR, _PALETTE, "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK", "XYZ"})
+MODALITY_TERMS = frozenset(
+    """AR ASMT AU BDUS BI BMD CFM CP CR CS CT CTPROTOCOL DD DF DG DM DMS DOC DS DX EC ECG EPS ES FA FID FS GM
+    HC HD IO IOL IVOCT IVUS KER KO LEN LP LS MA MG MR MS NM OAM OCT OP OPM OPR OPT OPTBSV OPTENF OPV OSS OT
+    PLAN POS PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG
+    SM SMR SR SRF STAIN ST TEXTUREMAP TG US VA VF XA XAPROTOCOL XC""".split()
+)
+OTHER_MODALITY = "OTHER"
 
 NOT_DICOM = "The file is not a DICOM image (it lacks the 'DICM' marker of a DICOM file)."
 DAMAGED = "The DICOM file is damaged or incomplete and cannot be read."
@@ -167,7 +192,10 @@ class DicomImage:
     the file: `modality` ("CR", "DX", "MR", …; "" if absent or malformed), `rows` × `columns`,
     `bits_stored` (the bit depth of a sample), `frames`, `photometric` (its colour model as
     stored, e.g. "MONOCHROME1", "YBR_FULL_422"), `windowed` (the file's VOI window or VOI LUT was
-    applied) and `note` (a plain sentence for the user, or "").
+    applied), `burned_in` (Burned In Annotation: "yes", "no" or "unknown" when the file does not
+    say: text such as the patient's name may be part of the pixels) and `note` (a plain sentence for
+    the user, or ""). `modality` is one of the standard terms (MODALITY_TERMS), OTHER_MODALITY for
+    any other value, or "".
     """
 
     pixels: np.ndarray = field(repr=False)
@@ -178,6 +206,7 @@ class DicomImage:
     frames: int
     photometric: str
     windowed: bool
+    burned_in: str
     note: str
 
     def facts(self) -> dict[str, Any]:
@@ -222,9 +251,22 @@ def _is_panic(err: BaseException) -> bool:
 
 def _code(value: object) -> str:
     """A code-string value (modality, colour model) if it has a code string's form, else "":
-    a malformed value could hold any text, and what this returns is shown to the user."""
+    a malformed value could hold any text."""
     text = str(value).strip() if value is not None else ""
     return text if _CODE_STRING.match(text) else ""
+
+
+def _modality(value: object) -> str:
+    """The modality to show: a standard term, OTHER_MODALITY for any other value, "" if none."""
+    if value is None or not str(value).strip():
+        return ""
+    code = _code(value)
+    return code if code in MODALITY_TERMS else OTHER_MODALITY
+
+
+def _burned_in(value: object) -> str:
+    """Burned In Annotation as "yes", "no" or "unknown" (absent or malformed)."""
+    return {"YES": "yes", "NO": "no"}.get(_code(value), "unknown")
 
 
 def _int(ds: pydicom.Dataset, keyword: str, default: int | None = None) -> int:
@@ -245,14 +287,16 @@ class _Header:
     columns: int
     bits_stored: int
     frames: int
-    burned_in: bool
+    samples: int
+    bits_allocated: int
+    burned_in: str
     window: tuple[float, float] | None  # the VOI output for black and for white; None: no window
 
     def facts(self, windowed: bool) -> dict[str, Any]:
         notes = []
         if self.frames > 1:
             notes.append(f"This file has {self.frames} frames; the first is shown.")
-        if self.burned_in:
+        if self.burned_in == "yes":
             notes.append("The file says text is burned into the image, which may show patient details.")
         return {
             "modality": self.modality,
@@ -262,13 +306,15 @@ class _Header:
             "frames": self.frames,
             "photometric": self.photometric,
             "windowed": windowed,
+            "burned_in": self.burned_in,
             "note": " ".join(notes),
         }
 
 
 def _header(ds: pydicom.Dataset) -> _Header:
     """The facts needed before decoding, checked: pixel data present, colour model known, size
-    within MAX_PIXELS, and the VOI window if there is a usable one."""
+    within MAX_PIXELS and the decode budget (rows × columns × samples × bytes a sample), and the VOI
+    window if there is a usable one."""
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise ImageError(
@@ -282,9 +328,13 @@ def _header(ds: pydicom.Dataset) -> _Header:
         raise ImageError(DAMAGED)  # without it the pixel data's encoding is unknown
     rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
     frames = _int(ds, "NumberOfFrames", 1)
-    bits_stored = _int(ds, "BitsStored", _int(ds, "BitsAllocated"))
+    bits_allocated = _int(ds, "BitsAllocated")
+    bits_stored = _int(ds, "BitsStored", bits_allocated)
+    samples = _int(ds, "SamplesPerPixel")
     if rows <= 0 or columns <= 0 or frames <= 0:
         raise ImageError(f"The DICOM image has no pixels ({columns} × {rows}, {frames} frame(s)).")
+    if samples not in (1, 3) or not 1 <= bits_allocated <= 64:
+        raise ImageError(DAMAGED)
     # Before decoding: only the header has been parsed, so a huge image costs nothing yet. Only the
     # first frame is ever decoded, so its size is what must fit; a multi-frame file's other frames
     # stay as bytes (at most MAX_UPLOAD_BYTES of them).
@@ -295,19 +345,32 @@ def _header(ds: pydicom.Dataset) -> _Header:
         )
     photometric = _code(ds.get("PhotometricInterpretation"))
     if photometric not in (*_MONOCHROME, *_COLOUR, _PALETTE):
-        shown = f"'{photometric}'" if photometric else "an unknown one"
+        shown = f"'{photometric}'" if photometric in _PHOTOMETRIC_TERMS else "an unknown one"
         raise ImageError(
             f"The DICOM image uses a colour model this app cannot show ({shown}); "
             "gray (MONOCHROME1/2), RGB, YBR and palette colour are supported."
         )
-    burned_in = _code(ds.get("BurnedInAnnotation")) == "YES"
+    # The decoded first frame (a palette image becomes 16-bit RGB), then what displaying it holds.
+    colours, sample_bytes = (3, 2) if photometric == _PALETTE else (samples, -(-bits_allocated // 8))
+    decode_budget.check_decoded_bytes(rows, columns, colours, sample_bytes, "DICOM image")
     window = None
     if photometric in _MONOCHROME:  # the VOI module applies to gray images only
         try:
             window = _voi_range(ds)
         except _DATA_ERRORS:
             window = None  # a malformed window (a width of 0, a short LUT): shown as if there were none
-    return _Header(_code(ds.get("Modality")), photometric, rows, columns, bits_stored, frames, burned_in, window)
+    return _Header(
+        _modality(ds.get("Modality")),
+        photometric,
+        rows,
+        columns,
+        bits_stored,
+        frames,
+        samples,
+        bits_allocated,
+        _burned_in(ds.get("BurnedInAnnotation")),
+        window,
+    )
 
 
 def _check_decoder(ds: pydicom.Dataset) -> None:
@@ -397,6 +460,56 @@ def _colour(frame: np.ndarray, ds: pydicom.Dataset, header: _Header, photometric
     return _to_uint8(frame, 0.0, float(2**depth - 1))
 
 
+def _codestream_family(syntax: UID) -> str | None:
+    """Which header `decode_budget.check_codestream` reads for this transfer syntax; None for native data."""
+    if syntax in JPEG2000TransferSyntaxes:
+        return "j2k"
+    if syntax in JPEGTransferSyntaxes or syntax in JPEGLSTransferSyntaxes:
+        return "jpeg"
+    if syntax == RLELossless:
+        return "rle"
+    if syntax.is_encapsulated:
+        raise ImageError(  # a decoder exists, but the size it would decode at cannot be read beforehand
+            f"The DICOM image is compressed with '{syntax.name}', whose image size cannot be checked before "
+            "decoding. Export it uncompressed or as PNG."
+        )
+    return None
+
+
+def _check_frame(ds: pydicom.Dataset, header: _Header) -> None:
+    """For compressed pixel data: the first frame's codestream must declare the header's size
+    (the decoder goes by the codestream), else ImageError, before anything is decoded."""
+    family = _codestream_family(UID(str(ds.file_meta.TransferSyntaxUID)))
+    if family is None:
+        return
+    offsets = None
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    # The same call that pydicom's decoder makes to find frame 0, so the bytes checked are the bytes decoded.
+    frame = get_frame(ds.PixelData, 0, extended_offsets=offsets, number_of_frames=header.frames)
+    decode_budget.check_codestream(frame, family, header.rows, header.columns, header.samples, header.bits_allocated)
+
+
+def _undeflated(data: bytes) -> bytes:
+    """A Deflated Explicit VR Little Endian file as the same file in Explicit VR Little Endian, its
+    body inflated at most `decode_budget.MAX_INFLATED_BYTES` (pydicom inflates it all in one call);
+    any other file as it is."""
+    fp = io.BytesIO(data)
+    fp.seek(SNIFF_BYTES)
+    meta = _read_file_meta_info(fp)
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return data
+    body = decode_budget.inflate_bounded(data[fp.tell() :])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if "FileMetaInformationGroupLength" in meta:
+        del meta.FileMetaInformationGroupLength  # its value was the old syntax's
+    out = DicomBytesIO()
+    out.write(data[:SNIFF_BYTES])
+    write_file_meta_info(out, meta, enforce_standard=False)
+    out.write(body)
+    return out.getvalue()
+
+
 def _parse(data: bytes) -> pydicom.Dataset:
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE  # see `_reading`
     return pydicom.dcmread(io.BytesIO(data), defer_size=_DEFER, force=False, specific_tags=_NEEDED)
@@ -415,9 +528,11 @@ def _open(data: bytes) -> tuple[pydicom.Dataset, _Header]:
     data = bytes(data)
     if not is_dicom(data):
         raise ImageError(NOT_DICOM)
+    data = _guarded(lambda: _undeflated(data), DAMAGED)
     ds = _guarded(lambda: _parse(data), DAMAGED)
     header = _guarded(lambda: _header(ds), DAMAGED)
     _check_decoder(ds)
+    _guarded(lambda: _check_frame(ds, header), DAMAGED)
     return ds, header
 
 

@@ -49,7 +49,7 @@ from tests.conftest import quick_config
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 SECRETS = ("DOE^JANE", "JANE", "SECRET-123", "19700101", "Elsewhere Hospital", "Dr^Who")
-FACTS = {"modality", "rows", "columns", "bits_stored", "frames", "photometric", "windowed", "note"}
+FACTS = {"modality", "rows", "columns", "bits_stored", "frames", "photometric", "windowed", "burned_in", "note"}
 
 
 # --- making DICOM files ------------------------------------------------------------------------
@@ -199,6 +199,7 @@ def test_only_non_identifying_facts_are_kept():
         "frames": 1,
         "photometric": "MONOCHROME2",
         "windowed": False,
+        "burned_in": "unknown",
         "note": "",
     }
     assert_private(repr(image))
@@ -208,9 +209,29 @@ def test_only_non_identifying_facts_are_kept():
         image.rows = 3  # frozen
 
 
-def test_a_modality_that_is_no_code_string_is_not_shown():
-    image = read_dicom(dicom_file(np.zeros((4, 4), np.uint8), Modality="DOE^JANE was here"))
-    assert image.modality == ""
+def test_a_modality_that_is_no_standard_term_is_not_shown():
+    blank = np.zeros((4, 4), np.uint8)
+    assert read_dicom(dicom_file(blank, Modality="DOE^JANE was here")).modality == "OTHER"
+    # A value of a code string's form can still be a name: only the standard terms are shown.
+    assert read_dicom(dicom_file(blank, Modality="JANE DOE")).modality == "OTHER"
+    assert read_dicom(dicom_file(blank, Modality="MG")).modality == "MG"
+    assert read_dicom(dicom_file(blank, Modality="")).modality == ""
+
+
+def test_a_colour_model_that_is_no_standard_term_is_not_echoed():
+    with pytest.raises(ImageError, match="an unknown one") as caught:
+        read_dicom(dicom_file(np.zeros((4, 4), np.uint8), photometric="JANE DOE"))
+    assert "JANE" not in str(caught.value)
+    with pytest.raises(ImageError, match="'HSV'"):  # a standard term this app does not show is named
+        read_dicom(dicom_file(np.zeros((4, 4), np.uint8), photometric="HSV"))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("YES", "yes"), ("NO", "no"), (None, "unknown"), ("MAYBE", "unknown")])
+def test_burned_in_annotation_is_reported(value, expected):
+    elements = {} if value is None else {"BurnedInAnnotation": value}
+    image = read_dicom(dicom_file(np.zeros((4, 4), np.uint8), **elements))
+    assert image.burned_in == expected
+    assert ("burned into the image" in image.note) == (expected == "yes")
 
 
 # --- display ------------------------------------------------------------------------------------
