@@ -41,7 +41,9 @@ def test_uploading_a_zip_makes_it_the_current_dataset(xray_zip):
     assert dataset.value == key and "xrays (your images)" in dataset.options
     assert any(m.value.startswith("**xrays** · task: binary-class · 2 classes · 1 channel(s)") for m in at.markdown)
     assert any("22 training, 4 validation and 4 test images" in i.value for i in at.info)
-    assert any("1 file was skipped" in w.value and md("normal/notes.txt") in w.value for w in at.warning)
+    # A skipped file of an upload is named by its extension alone (its name may be a patient's).
+    assert any("1 file was skipped" in w.value and md("a file ending in .txt") in w.value for w in at.warning)
+    assert not any("notes" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3  # samples, class balance, before/after
     assert any("Training on 22 images" in c.value for c in at.caption)
 
@@ -80,6 +82,7 @@ def test_a_folder_path_in_a_link_is_refused(tmp_path):
     assert any("Unknown dataset" in w.value and "in the link" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_train_and_explain_pages_work_on_an_uploaded_folder(xray_zip):
     key = fd.extract_zip(xray_zip, "xrays.zip")
     at = open_page("pages/3_Train.py", dataset=key, epochs=1, batch_size=16, n_qubits=2, depth=1, n_features=4)

@@ -70,10 +70,11 @@ from hqcnn.folder_data.limits import (
     VAL_FRACTION,
 )
 from hqcnn.folder_data.paths import UPLOAD_PREFIX, file_label, folders_root, is_folder_key, is_upload_key, title
+from hqcnn.folder_data.privacy import FILTERED, NAMINGS, NUMBERED, looks_personal
 from hqcnn.folder_data.scan import FolderReport, Skipped
 from hqcnn.folder_data.source import SOURCE
 from hqcnn.folder_data.store import _decode_all
-from hqcnn.folder_data.uploads import add_upload, discard_upload
+from hqcnn.folder_data.uploads import add_upload, claim_upload, discard_upload, release_ended_sessions
 from hqcnn.folder_data.zips import extract_zip
 
 __all__ = [
@@ -95,12 +96,16 @@ __all__ = [
     "TEST_FRACTION",
     "UPLOAD_PREFIX",
     "VAL_FRACTION",
+    "FILTERED",
+    "NAMINGS",
+    "NUMBERED",
     "FolderData",
     "FolderReport",
     "Progress",
     "Skipped",
     "_decode_all",
     "add_upload",
+    "claim_upload",
     "clear_memory",
     "discard_upload",
     "extract_zip",
@@ -110,5 +115,7 @@ __all__ = [
     "is_folder_key",
     "is_upload_key",
     "load",
+    "looks_personal",
+    "release_ended_sessions",
     "title",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 from hqcnn.datasets_base import SPLITS, DatasetInfo, Progress
 from hqcnn.errors import DataError
 from hqcnn.folder_data import upload_store
-from hqcnn.folder_data.paths import GONE, _Place, _resolve, _upload_dir
+from hqcnn.folder_data.paths import GONE, _Place, _resolve, _upload_dir, manifest
+from hqcnn.folder_data.paths import _manifest_title as _upload_title
 from hqcnn.folder_data.paths import is_upload_key as _is_upload
 from hqcnn.folder_data.scan import FolderReport, Skipped, _Scan, _scan
 from hqcnn.folder_data.store import _build, _cache_file, _fingerprint, _load_cache, _save_cache
@@ -29,6 +30,10 @@ class FolderData:
     report: FolderReport
 
 
+def _pair_of_text(item: object) -> bool:
+    return isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
+
+
 def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) -> FolderData:
     out = {}
     for split in SPLITS:
@@ -38,12 +43,22 @@ def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) ->
         labels.setflags(write=False)
         out[split] = (images, labels)
     labels = tuple(meta["label_names"])
+    skipped = [Skipped(p, r) for p, r in meta["skipped"]]
+    n_files, title = int(meta["n_files"]), place.root.name or place.shown
+    if place.digest is not None:  # the upload's record: what unpacking skipped, and its title
+        record = manifest(place.digest)
+        kept = record.get("skipped")
+        if isinstance(kept, list):
+            skipped = [Skipped(x[0], x[1]) for x in kept if _pair_of_text(x)] + skipped
+        if type(record.get("n_files")) is int:
+            n_files = record["n_files"]
+        title = _upload_title(place.digest)
     report = FolderReport(
         folder=place.shown,
         split_rule=meta["split_rule"],
         stored_size=int(meta["stored_size"]),
-        n_files=int(meta["n_files"]),
-        skipped=tuple(Skipped(p, r) for p, r in meta["skipped"]),
+        n_files=n_files,
+        skipped=tuple(skipped),
     )
     n_channels = 1 if out["train"][0].ndim == 3 else 3
     used = sum(len(out[s][1]) for s in SPLITS)
@@ -57,7 +72,7 @@ def _make(key: str, place: _Place, arrays: dict[str, np.ndarray], meta: dict) ->
         description += f" {len(report.skipped)} file(s) skipped (not readable PNG, JPEG or DICOM images)."
     info = DatasetInfo(
         key=key,
-        title=place.root.name or place.shown,
+        title=title,
         task="binary-class" if len(labels) == 2 else "multi-class",
         label_names=labels,
         n_channels=n_channels,

@@ -3,24 +3,33 @@
 A key is either a folder path (the command line: the user owns the machine) or an upload key
 "upload:<16 hex digits>" (the app): the digest names the folder the .zip was unpacked into, so a
 session, a link or a saved model never carries a path of the server.
+
+Everything stored of an upload (and every cache) is private to the server's user: folders 0700,
+files 0600 (`private_dir`, `write_private`), whatever the umask.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from hqcnn.datasets_base import data_dir
 from hqcnn.errors import DataError
 from hqcnn.folder_data.limits import _SPLIT_NAMES
+from hqcnn.folder_data.privacy import UPLOADED_TITLE
 from hqcnn.folder_data.scan import _is_dir, _listdir
 
 UPLOAD_PREFIX = "upload:"
 _UPLOAD_KEY = re.compile(r"^upload:[0-9a-f]{16}$")
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
-UPLOADED = "your uploaded images"  # how an upload is named when even its title is unknown
+UPLOADED = UPLOADED_TITLE  # how an upload is named when no name from it may be shown (or it is gone)
+MANIFEST = ".upload.json"  # in an upload's folder: its title, skipped files and image facts (hidden: never scanned)
 GONE = (
     "This uploaded dataset is no longer on the server (storage is limited and old uploads are removed); "
     "upload the .zip again."
@@ -35,9 +44,11 @@ def folders_root() -> Path:
 
 
 def make_dir(path: Path, shown: str | None = None) -> Path:
-    """Create `path`; DataError naming it as `shown` (when given, the path stays out of the message)."""
+    """Create `path` (and missing parents) readable by this user alone (0700); DataError naming it as
+    `shown` (when given, the path stays out of the message). An existing folder is made 0700 too."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is cut by the umask, and the folder may be older
     except OSError as err:
         if shown is not None:
             raise DataError(f"Cannot create {shown} on this server ({err.strerror or type(err).__name__}).") from err
@@ -45,9 +56,48 @@ def make_dir(path: Path, shown: str | None = None) -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """Create the folder `path` (its parent exists) with mode 0700; OSError if it cannot."""
+    path.mkdir(mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file `path` opened for writing with mode 0600 from its creation (never readable by others,
+    not even for a moment); OSError if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    if hasattr(os, "fchmod"):  # exactly 0600, whatever the umask took away
+        os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to the new file `path` with mode 0600 (see `private_file`)."""
+    with private_file(path) as handle:
+        handle.write(data)
+
+
 def _upload_dir(digest: str) -> Path:
     """The folder an upload was unpacked into: folders_root()/<digest>/<zip name>/…"""
     return folders_root() / digest
+
+
+def manifest(digest: str) -> dict[str, Any]:
+    """What an upload's folder records of it (`MANIFEST`): "title", "n_files", "skipped" ([kind,
+    reason] pairs) and "images" (facts by stored file); {} if it has none or it cannot be read."""
+    try:
+        found = json.loads((_upload_dir(digest) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _manifest_title(digest: str) -> str:
+    title = manifest(digest).get("title")
+    return title if isinstance(title, str) and title else UPLOADED
 
 
 def _digest_of(root: Path) -> str | None:
@@ -129,7 +179,8 @@ def _upload_place(key: str) -> _Place:
         if not target.is_dir():  # removed while we looked
             raise DataError(GONE) from None
         raise
-    return _Place(root=root, shown=f"your upload '{root.name}'", digest=digest)
+    name = _manifest_title(digest)
+    return _Place(root=root, shown=UPLOADED if name == UPLOADED else f"your upload '{name}'", digest=digest)
 
 
 def _resolve(key: str) -> _Place:
@@ -155,13 +206,11 @@ def _root(key: str) -> Path:
 
 
 def title(key: str) -> str:
-    """A short name for a folder dataset: its folder's name (for an upload, the folder in the zip or
-    the zip's name; "your uploaded images" once the upload is gone). Never raises."""
+    """A short name for a folder dataset: its folder's name; for an upload, the title chosen when it
+    was unpacked (the folder in the zip or the zip's name, if it does not look like personal data,
+    see privacy.safe_title), "your uploaded images" otherwise and once the upload is gone. Never raises."""
     if is_upload_key(key):
-        try:
-            return _upload_place(key).root.name or UPLOADED
-        except (DataError, OSError):
-            return UPLOADED
+        return _manifest_title(key[len(UPLOAD_PREFIX) :])
     path = Path(os.path.expanduser(key))
     return path.name or str(path)
 

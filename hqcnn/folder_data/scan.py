@@ -31,8 +31,16 @@ class _File:
 class Skipped:
     """A file that was not used, and why."""
 
-    path: str  # relative to the dataset folder
+    path: str  # relative to the dataset folder; for an upload only its kind, "*.txt" (or "*": no extension)
     reason: str
+
+    def shown(self, count: int = 1) -> str:
+        """How the skipped file (or `count` alike) is named in a message: its path, or for an upload
+        "a file ending in .txt" / "3 files without an extension"."""
+        if not self.path.startswith("*"):
+            return self.path if count == 1 else f"{self.path} ({count}×)"
+        ending = f"ending in {self.path[1:]}" if len(self.path) > 1 else "without an extension"
+        return f"a file {ending}" if count == 1 else f"{count} files {ending}"
 
 
 @dataclass
@@ -161,11 +169,16 @@ class FolderReport:
     skipped: tuple[Skipped, ...]
 
     def skipped_message(self) -> str | None:
-        """'N files skipped: a (why), b (why), … and M more', or None when none was."""
+        """'N files skipped: a (why), b (why), … and M more', or None when none was. An upload's files
+        are named only by their extension ("2 files ending in .txt (not a PNG, JPEG or DICOM image)")."""
         if not self.skipped:
             return None
-        shown = "; ".join(f"{s.path} ({s.reason})" for s in self.skipped[:SHOWN_SKIPPED])
-        more = len(self.skipped) - SHOWN_SKIPPED
+        alike: dict[Skipped, int] = {}  # an upload's files are known by kind: alike ones are counted together
+        for s in self.skipped:
+            alike[s] = alike.get(s, 0) + 1
+        groups = list(alike.items())
+        shown = "; ".join(f"{s.shown(n)} ({s.reason})" for s, n in groups[:SHOWN_SKIPPED])
+        more = sum(n for _, n in groups[SHOWN_SKIPPED:])
         tail = f"; and {more} more" if more > 0 else ""
         noun = "file was" if len(self.skipped) == 1 else "files were"
         return f"{len(self.skipped)} {noun} skipped (only readable PNG, JPEG and DICOM images are used): {shown}{tail}."

@@ -30,10 +30,10 @@ from hqcnn.folder_data.limits import (
     VAL_FRACTION,
     _mb,
 )
-from hqcnn.folder_data.paths import folders_root, make_dir
+from hqcnn.folder_data.paths import folders_root, make_dir, private_file
 from hqcnn.folder_data.scan import FolderReport, Skipped, _cap, _File, _Scan
 from hqcnn.folder_data.split import _split
-from hqcnn.imageio import SNIFF_BYTES, describe_upload, read_image, sniff_image
+from hqcnn.imageio import SNIFF_BYTES, read_image, sniff_image
 
 # --- the fingerprint -----------------------------------------------------------------------------
 
@@ -58,6 +58,7 @@ class _Decoded:
     gray: bool = True
     pixels: int = 0  # width × height of the file
     reason: str | None = None  # why it was skipped
+    facts: dict | None = None  # a DICOM file's technical facts (hqcnn.dicom.DicomImage.facts), else None
 
 
 def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
@@ -82,17 +83,50 @@ def _reason(err: ImageError) -> str:
     return reason[:1].lower() + reason[1:]
 
 
-def _pixels(data: bytes) -> int:
-    """Width × height of the file's picture (a DICOM file's frame) from its header; 0 if unreadable
-    (read_image then gives the reason)."""
+def _header_pixels(data: bytes) -> int:
+    """Width × height of a PNG or JPEG file from its header; 0 if unreadable (read_image then gives the reason)."""
     try:
-        facts = describe_upload(data)  # a DICOM file's facts, None for PNG or JPEG
-        if facts is not None:
-            return facts["rows"] * facts["columns"]
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
             return header.size[0] * header.size[1]
     except Exception:  # noqa: BLE001 — read_image gives the reason
         return 0
+
+
+def _square_rgb(pixels: np.ndarray) -> np.ndarray:
+    """A decoded DICOM frame (uint8 gray or RGB) as `read_image(data, 3)` gives it: the centred
+    square, three channels (tests/test_upload_privacy.py checks the two agree)."""
+    rows, columns = pixels.shape[:2]
+    side = min(rows, columns)
+    top, left = (rows - side) // 2, (columns - side) // 2
+    square = pixels[top : top + side, left : left + side]
+    if square.ndim == 2:
+        square = np.repeat(square[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(square)
+
+
+def _decode_bytes(data: bytes) -> _Decoded:
+    """One image file's bytes → its picture at most STORE_SIZE square, parsed once: a DICOM file by
+    `hqcnn.dicom.read_dicom` (pixels and facts in one parse), a PNG or JPEG by `read_image`."""
+    if len(data) > MAX_FILE_BYTES:
+        return _Decoded(reason=f"larger than the {_mb(MAX_FILE_BYTES)} limit per image")
+    from hqcnn import dicom  # imports pydicom: only once a file is read
+
+    facts = None
+    try:
+        if dicom.is_dicom(data):
+            found = dicom.read_dicom(data)
+            facts = found.facts()
+            pixels = found.rows * found.columns
+            rgb = _square_rgb(found.pixels)
+        else:
+            pixels = _header_pixels(data)
+            rgb = read_image(data, 3)
+    except ImageError as err:
+        return _Decoded(reason=_reason(err))
+    rgb = _shrink(rgb, min(rgb.shape[0], STORE_SIZE))
+    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    gray = bool(spread.max() <= _GRAY_TOLERANCE)
+    return _Decoded(image=rgb, gray=gray, pixels=pixels or rgb.shape[0] ** 2, facts=facts)
 
 
 def _decode(path: Path, size: int) -> _Decoded:
@@ -108,14 +142,7 @@ def _decode(path: Path, size: int) -> _Decoded:
         data = path.read_bytes()
     except OSError as err:
         return _Decoded(reason=f"cannot be read ({err.strerror or err})")
-    pixels = _pixels(data)
-    try:
-        rgb = read_image(data, 3)
-    except ImageError as err:
-        return _Decoded(reason=_reason(err), pixels=pixels)
-    rgb = _shrink(rgb, min(rgb.shape[0], STORE_SIZE))
-    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
-    return _Decoded(image=rgb, gray=bool(spread.max() <= _GRAY_TOLERANCE), pixels=pixels or rgb.shape[0] ** 2)
+    return _decode_bytes(data)
 
 
 def _decode_all(root: Path, files: list[_File], progress: Progress | None, shown: str | None = None) -> list[_Decoded]:
@@ -228,7 +255,8 @@ def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> bool:
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.npz")
     try:
         make_dir(path.parent)
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        with private_file(tmp) as handle:  # 0600: the pixels of someone's images
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
     except (OSError, DataError):
         tmp.unlink(missing_ok=True)

@@ -11,6 +11,12 @@ renamed to .evict-*, so it disappears at once, and then deleted outside the lock
 left by a crashed unpack (.unpack-* older than STALE_SECONDS) and unfinished removals are deleted
 on the first use of the store in each process.
 
+Besides the size limit, an upload lives at most $HQCNN_UPLOAD_HOURS (default 8) hours after its
+last use: every time the store is used (its lock taken: an upload stored, loaded, listed), uploads
+unused for longer are removed first, and so is any upload folder without its record (.upload.json),
+such as the unpacked raw files an older version kept. Everything in the store is the server user's
+alone: folders 0700, files 0600.
+
 Sizes are the files' sizes in bytes; an upload's unpacked size is counted once per process (an
 unpacked upload never changes). Several unpacks running at once may pass the limit for a moment by
 their staging folders: they are counted once stored.
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hqcnn.errors import DataError
-from hqcnn.folder_data.paths import UPLOAD_PREFIX, _upload_dir, folders_root, make_dir, title
+from hqcnn.folder_data.paths import MANIFEST, UPLOAD_PREFIX, _upload_dir, folders_root, make_dir, title
 
 try:
     import fcntl
@@ -43,6 +49,8 @@ log = logging.getLogger(__name__)
 
 ENV_LIMIT = "HQCNN_UPLOAD_STORE_GB"
 DEFAULT_LIMIT_GB = 4.0
+ENV_HOURS = "HQCNN_UPLOAD_HOURS"
+DEFAULT_HOURS = 8.0  # a school day: a session that left its upload unused this long has ended
 STALE_SECONDS = 600  # a staging folder this old belongs to an unpack that died
 STORE_NAME = "the storage for uploaded images"  # how messages name folders_root()
 
@@ -51,7 +59,7 @@ _THREAD_LOCK = threading.RLock()
 _held = 0  # how deeply this process holds the lock (the flock is taken once)
 _started: set[str] = set()  # stores cleaned up in this process
 _sizes: dict[tuple[str, str], int] = {}  # (store, digest) -> unpacked bytes
-_warned: set[str] = set()
+_warned: set[object] = set()
 _pins: dict[str, int] = {}  # digest -> readers in this process (added or being read): not removed
 
 
@@ -70,6 +78,23 @@ def limit_bytes() -> int:
             _warned.add(raw)
             log.warning("%s=%r is not a positive number of gigabytes; using %g GB.", ENV_LIMIT, raw, DEFAULT_LIMIT_GB)
     return int(DEFAULT_LIMIT_GB * 2**30)
+
+
+def lifetime_seconds() -> float:
+    """How long an unused upload is kept: $HQCNN_UPLOAD_HOURS hours (a positive number, e.g. "0.5"),
+    or DEFAULT_HOURS. An invalid value is logged once as a warning and the default used."""
+    raw = os.environ.get(ENV_HOURS, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value > 0:
+            return value * 3600.0
+        if (ENV_HOURS, raw) not in _warned:
+            _warned.add((ENV_HOURS, raw))
+            log.warning("%s=%r is not a positive number of hours; using %g hours.", ENV_HOURS, raw, DEFAULT_HOURS)
+    return DEFAULT_HOURS * 3600.0
 
 
 def _gb(n: float) -> str:
@@ -94,10 +119,11 @@ def _locked() -> Iterator[Path]:
                 _held -= 1
             return
         try:
-            handle = open(home / ".lock", "a")  # noqa: SIM115 — closed below, which releases the flock
+            handle = os.fdopen(os.open(home / ".lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a")
         except OSError as err:
             raise DataError(f"Cannot use {STORE_NAME} on this server ({err.strerror or type(err).__name__}).") from err
-        with handle:
+        doomed: list[Path] = []
+        with handle:  # closing it releases the flock
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             _held = 1
@@ -105,9 +131,11 @@ def _locked() -> Iterator[Path]:
                 if str(home) not in _started:
                     _started.add(str(home))
                     _clean_leftovers(home)
+                doomed = _sweep(home)
                 yield home
             finally:
                 _held = 0
+        _delete(doomed)
 
 
 def _clean_leftovers(home: Path) -> None:
@@ -133,8 +161,26 @@ def _clean_leftovers(home: Path) -> None:
                 Path(entry.path).unlink(missing_ok=True)
 
 
+def _sweep(home: Path) -> list[Path]:
+    """Under the lock: take out the uploads unused for longer than `lifetime_seconds()` and those
+    without their record (not unpacked by this version: they may hold the raw files); returns the
+    folders to delete once the lock is released. Uploads this process is adding or reading stay."""
+    oldest = time.time() - lifetime_seconds()
+    doomed = []
+    for used, digest in _digests(home):
+        if digest in _pins:
+            continue
+        expired = used < oldest
+        if expired or not (home / digest / MANIFEST).is_file():
+            log.info("removing the upload %s (%s)", digest, "unused too long" if expired else "an old format")
+            if (path := _take_out(home, digest)) is not None:
+                doomed.append(path)
+    return doomed
+
+
 def start() -> None:
-    """Create the store and, once per process, clean up what a crash left (see `_clean_leftovers`)."""
+    """Create the store, remove expired uploads (see `_sweep`) and, once per process, clean up what a
+    crash left (see `_clean_leftovers`)."""
     with _locked():
         pass
 
@@ -241,6 +287,12 @@ def pinned(digest: str) -> Iterator[None]:
                 del _pins[digest]
             else:
                 _pins[digest] -= 1
+
+
+def is_pinned(digest: str) -> bool:
+    """True while this process is adding or reading the upload (see `pinned`)."""
+    with _THREAD_LOCK:
+        return digest in _pins
 
 
 def check_fits(unpacked: int) -> None:
