@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from hqcnn import schema
 from hqcnn.config import IMAGE_SIZES, DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import CheckpointError, HQCNNError
@@ -289,12 +290,7 @@ def to_zip(
 def _parse_json(blob: bytes, name: str) -> Any:
     if len(blob) > MAX_JSON_BYTES:
         raise CheckpointError(f"{name} is too large to be a model description ({len(blob)} bytes).")
-    try:
-        return json.loads(blob.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{name} is not valid JSON ({err}).") from err
-    except RecursionError as err:  # "[[[[…" nested thousands deep
-        raise CheckpointError(f"{name} is not a model description (its contents are nested too deeply).") from err
+    return schema.parse(blob, name, MAX_JSON_BYTES, CheckpointError)
 
 
 def _refuse_unknown(values: dict[str, Any], known: Iterable[str], where: str) -> None:
@@ -416,11 +412,103 @@ def _parse_meta(raw: Any, config: RunConfig) -> ModelMeta:
     return ModelMeta(dataset, tuple(names), channels, size, mean, std)
 
 
+# metrics.json, as `train.RunOutcome.metrics_json` writes it. Every entry may be absent (a file
+# may hold only some results); an entry that is there is checked, and any other entry is refused.
+_CI = schema.optional(schema.list_of(schema.PROBABILITY, 2, 2))  # a 95% interval; null where undefined
+_MAX_CURVE = 200_000  # points of a ROC curve: at most one more than the test images
+_CURVE = schema.fields(
+    {
+        "fpr": schema.list_of(schema.PROBABILITY, _MAX_CURVE),
+        "tpr": schema.list_of(schema.PROBABILITY, _MAX_CURVE),
+        # the first threshold is the next float above the highest score (metrics._roc)
+        "thresholds": schema.list_of(schema.number(0.0, 1.5), _MAX_CURVE),
+    }
+)
+_PER_CLASS = schema.list_of(schema.PROBABILITY, MAX_CLASSES)
+_TEST = schema.fields(
+    {},
+    {
+        **dict.fromkeys(
+            ("accuracy", "precision", "recall", "specificity", "f1", "majority_accuracy"), schema.PROBABILITY
+        ),
+        "auc": schema.optional(schema.PROBABILITY),
+        "confusion": schema.list_of(schema.list_of(schema.count(), MAX_CLASSES), MAX_CLASSES),
+        "roc": schema.optional(
+            schema.one_of(
+                _CURVE,
+                schema.mapping(schema.optional(_CURVE), MAX_CLASSES, key=re.compile(r"^\d{1,3}$")),
+                expected="must be a ROC curve, or one per class",
+            )
+        ),
+        "positive": schema.optional(schema.number(0, 1, integer=True)),
+        "n": schema.count(),
+        "per_class": schema.fields(
+            {"precision": _PER_CLASS, "recall": _PER_CLASS, "support": schema.list_of(schema.count(), MAX_CLASSES)}
+        ),
+    },
+)
+_BINS = 100  # reliability bins (calibration.reliability uses 10)
+_CALIBRATED = schema.fields(
+    {
+        "ece": schema.PROBABILITY,
+        "ece_ci": _CI,
+        "brier": schema.number(0.0, 2.0),
+        "nll": schema.number(0.0, 1e3),
+        "reliability": schema.fields(
+            {
+                "confidence": schema.list_of(schema.optional(schema.PROBABILITY), _BINS),
+                "accuracy": schema.list_of(schema.optional(schema.PROBABILITY), _BINS),
+                "count": schema.list_of(schema.count(), _BINS),
+            }
+        ),
+    }
+)
+_SECONDS = schema.number(0.0, 1e9)
+METRICS_SCHEMA = schema.fields(
+    {},
+    {
+        "test": _TEST,
+        "test_ci": schema.optional(schema.fields({}, {"accuracy": _CI, "auc": _CI})),
+        "calibration": schema.optional(
+            schema.fields({"temperature": schema.number(0.01, 100.0), "as_trained": _CALIBRATED, "scaled": _CALIBRATED})
+        ),
+        "params": schema.fields(
+            dict.fromkeys(("backbone", "quantum", "classical_middle", "head", "total"), schema.count())
+        ),
+        "seconds": _SECONDS,
+        "seconds_per_epoch": _SECONDS,
+        "best_epoch": schema.count(),
+        "averaged_epochs": schema.optional(schema.list_of(schema.count(), 2, 2)),
+        "kept": schema.text(300),
+        "val": schema.fields(
+            {}, {"accuracy": schema.optional(schema.PROBABILITY), "auc": schema.optional(schema.PROBABILITY)}
+        ),
+        "history": schema.list_of(
+            schema.fields(
+                {
+                    "epoch": schema.count(),
+                    "train_loss": schema.number(0.0, 1e6),
+                    "train_accuracy": schema.PROBABILITY,
+                    "val_accuracy": schema.PROBABILITY,
+                    "val_auc": schema.optional(schema.PROBABILITY),
+                    "seconds": _SECONDS,
+                    "partial": schema.boolean,
+                }
+            ),
+            10_000,
+        ),
+        "stopped": schema.boolean,
+        "stop_reason": schema.optional(schema.text(2000)),
+        "compute": schema.COMPUTE,
+    },
+)
+
+
 def _parse_metrics(blob: bytes) -> dict[str, Any]:
     metrics = _parse_json(blob, METRICS_FILE)
     if not isinstance(metrics, dict):
         raise CheckpointError("metrics.json does not hold a model's test results (a JSON object was expected).")
-    return metrics
+    return schema.validate(metrics, METRICS_SCHEMA, METRICS_FILE, CheckpointError)
 
 
 def from_bytes(weights: bytes, config_json: bytes, metrics_json: bytes | None = None) -> Checkpoint:

@@ -34,6 +34,9 @@ from hqcnn.errors import CheckpointError
 
 FALSE_ALARM_RATE = 0.05  # share of in-distribution validation images the warning may flag
 DEFAULT_THRESHOLD = 0.5
+# The decision thresholds a user can choose (the Train page's slider); a file may hold no other.
+MIN_THRESHOLD, MAX_THRESHOLD = 0.01, 0.99
+MAX_SCORE = 1e12  # an unusual-image threshold beyond it flags nothing a float can hold apart
 MAX_FEATURES = 256  # the most channels ModelConfig.channels allows; a file claiming more is refused
 MAX_CLASSES = 100
 
@@ -48,7 +51,10 @@ def detector_features(model: torch.nn.Module, x: torch.Tensor, batch_size: int =
     """(N, c2) the detector's features of images `x`, in evaluation mode."""
     model.eval()
     device = next(model.parameters()).device
-    parts = [channel_means(model.backbone.feature_maps(x[i : i + batch_size].to(device))) for i in range(0, len(x), batch_size)]
+    parts = [
+        channel_means(model.backbone.feature_maps(x[i : i + batch_size].to(device)))
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, model.cfg.channels[1]))
 
 
@@ -95,7 +101,7 @@ class OODDetector:
         return cls(
             means,
             precision,
-            _number(raw["threshold"], "threshold", 0, math.inf),
+            _number(raw["threshold"], "threshold", 0, MAX_SCORE),
             _number(raw["rate"], "rate", 0, 1),
             _number(raw["val_rate"], "val_rate", 0, 1),
         )
@@ -163,10 +169,10 @@ class PostHoc:
         return np.where(probs[:, self.positive] >= self.threshold, self.positive, other)
 
     def with_threshold(self, threshold: float) -> PostHoc:
-        """The same, with another decision threshold (binary tasks only)."""
+        """The same, with another decision threshold (binary tasks only), kept to the range a file may hold."""
         if self.positive is None:
             raise ValueError("only binary tasks have a decision threshold")
-        return replace(self, threshold=float(min(max(threshold, 0.0), 1.0)))
+        return replace(self, threshold=float(min(max(threshold, MIN_THRESHOLD), MAX_THRESHOLD)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -196,8 +202,8 @@ class PostHoc:
         return cls(
             temperature=_number(raw["temperature"], "temperature", 0.01, 100),
             positive=positive,
-            threshold=_optional(raw["threshold"], "threshold", binary),
-            youden=_optional(raw["youden"], "youden", binary),
+            threshold=_optional(raw["threshold"], "decision threshold", binary, MIN_THRESHOLD, MAX_THRESHOLD),
+            youden=_optional(raw["youden"], "Youden threshold", binary),
             ood=ood,
         )
 
@@ -228,17 +234,18 @@ def fit(model: torch.nn.Module, data: Any, rate: float = FALSE_ALARM_RATE) -> Po
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
+    """A finite number from `low` to `high` (NaN fails the comparison; an infinite one the bound)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
         raise CheckpointError(f"config.json: the calibration's {name} must be a number from {low:g} to {high:g}.")
     return float(value)
 
 
-def _optional(value: Any, name: str, allowed: bool) -> float | None:
+def _optional(value: Any, name: str, allowed: bool, low: float = 0.0, high: float = 1.0) -> float | None:
     if value is None:
         return None
     if not allowed:
         raise CheckpointError(f"config.json: only a binary model has a {name}.")
-    return _number(value, name, 0, 1)
+    return _number(value, name, low, high)
 
 
 def _matrix(raw: Any, name: str) -> np.ndarray:
@@ -253,7 +260,9 @@ def _matrix(raw: Any, name: str) -> np.ndarray:
         raise CheckpointError(f"config.json: the out-of-distribution detector's {name} is not a table of numbers.")
     out = np.asarray(raw, dtype=np.float64)
     if not np.isfinite(out).all():
-        raise CheckpointError(f"config.json: the out-of-distribution detector's {name} holds values that are not numbers.")
+        raise CheckpointError(
+            f"config.json: the out-of-distribution detector's {name} holds values that are not numbers."
+        )
     return out
 
 

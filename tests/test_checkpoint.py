@@ -186,7 +186,7 @@ def _header(trained) -> tuple[bytes, dict]:
         ),
         (lambda h: h["meta"].update(mean=[0.5, 0.5]), r"normalisation statistics \('mean'\) must be a list of 1"),
         (lambda h: h["meta"].update(std=[0.2] * 10_000), r"normalisation statistics \('std'\) must be a list of 1"),
-        (lambda h: h["meta"].update(mean=[float("nan")]), r"normalisation statistics \('mean'\) are not valid numbers"),
+        (lambda h: h["meta"].update(mean=[float("nan")]), "holds a number that is not finite"),
         (lambda h: h["meta"].update(std=[True]), r"normalisation statistics \('std'\) are not valid numbers"),
         (lambda h: h["meta"].update(mean=[5.0]), r"normalisation statistics are out of range"),
         (lambda h: h["meta"].update(std=[-0.1]), r"normalisation statistics are out of range"),
@@ -270,16 +270,16 @@ def _leftovers(parent):
 def test_save_replaces_a_run_folder_only_with_overwrite(trained, tmp_path, spare_dir):
     outcome, meta = trained
     runs = tmp_path / "runs"
-    first = checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"n": 1})
-    assert first == runs / "a" and checkpoint.load(first).metrics == {"n": 1}
+    first = checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"best_epoch": 1})
+    assert first == runs / "a" and checkpoint.load(first).metrics == {"best_epoch": 1}
     # Without overwrite the old model stays and the new one is not lost: it goes to a named spare folder.
     with pytest.raises(CheckpointError, match="already holds a saved model.*It was saved instead to") as caught:
-        checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"n": 2})
-    assert checkpoint.load(runs / "a").metrics == {"n": 1}
+        checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"best_epoch": 2})
+    assert checkpoint.load(runs / "a").metrics == {"best_epoch": 1}
     (spare,) = spare_dir.iterdir()
-    assert str(spare) in str(caught.value) and checkpoint.load(spare).metrics == {"n": 2}
-    checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"n": 3}, overwrite=True)
-    assert checkpoint.load(runs / "a").metrics == {"n": 3}
+    assert str(spare) in str(caught.value) and checkpoint.load(spare).metrics == {"best_epoch": 2}
+    checkpoint.save(runs / "a", outcome.result.model, outcome.config, meta, {"best_epoch": 3}, overwrite=True)
+    assert checkpoint.load(runs / "a").metrics == {"best_epoch": 3}
     assert _leftovers(runs) == []
 
 

@@ -193,7 +193,7 @@ def test_checkpoint_round_trip_and_old_files(outcome, tmp_path):
         (lambda p: {**p, "positive": 2}, "positive"),
         (lambda p: {**p, "extra": 1}, "expected form"),
         (lambda p: {**p, "ood": {**p["ood"], "precision": [[1.0]]}}, "sizes"),
-        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[1e400] * 8] * 2}}, "not numbers"),
+        (lambda p: {**p, "ood": {**p["ood"], "class_means": [[1e400] * 8] * 2}}, "not finite"),
         (lambda p: {**p, "ood": {**p["ood"], "class_means": [["a"] * 8] * 2}}, "table of numbers"),
         (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 16] * 3}}, "classes"),
         (lambda p: {**p, "ood": {**p["ood"], "class_means": [[0.0] * 16] * 300}}, "table of numbers"),
