@@ -6,6 +6,8 @@ each page is a script in pages/. The URL paths are fixed so that shared links ke
 
 import streamlit as st
 
+import hqcnn  # noqa: F401  (first: pins torch's CPU kernels before any page starts torch; hqcnn/determinism.py)
+
 st.set_page_config(page_title="HQCNN Explorer", page_icon="⚛️", layout="wide")
 
 PAGES = [

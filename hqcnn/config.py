@@ -343,7 +343,16 @@ class TrainConfig:
         "epoch on validation AUC (0: off).",
     )
     device: str = option("auto", choices=DEVICES, help="auto picks CUDA when present.")
-    threads: int | None = option(None, type=int, bounds=(1, 256), unset="torch's own", help="Torch intra-op threads.")
+    # None: the process's count, which the app's workers, `python -m hqcnn train` and the experiment
+    # engine all set to 1 under the pinned kernels (hqcnn/determinism.py), so that a seed gives the
+    # same model on any machine; another count gives other (equally good) weights.
+    threads: int | None = option(
+        None,
+        type=int,
+        bounds=(1, 256),
+        unset="1, or torch's own with HQCNN_KERNELS=native",
+        help="Torch intra-op threads; a seed gives the same model only at the same count.",
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hqcnn import determinism
 from hqcnn.circuit import CircuitSpec, readout_pairs, readout_width, torch_layer
 from hqcnn.config import ModelConfig
 
@@ -182,7 +183,12 @@ def resolve_backend(spec: CircuitSpec, backend: str) -> str:
 
 
 def build_model(cfg: ModelConfig, in_channels: int, n_classes: int, backend: str = "auto") -> HybridNet:
-    """The network described by `cfg`, for images with `in_channels` channels and `n_classes` classes."""
+    """The network described by `cfg`, for images with `in_channels` channels and `n_classes` classes.
+
+    Every model is built under the torch settings of the determinism contract (hqcnn/determinism.py),
+    so that whatever trains or evaluates it, in whichever process, computes with the same kernels.
+    """
+    determinism.apply_torch()
     return HybridNet(cfg, in_channels, n_classes, backend)
 
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, update_bn
 
+from hqcnn import determinism
 from hqcnn.config import RunConfig, TrainConfig
 from hqcnn.metrics import classification_metrics
 from hqcnn.model import HybridNet, ParamCounts, build_model, parameter_counts
@@ -166,8 +167,7 @@ def train_model(
     callback = callback or Callback()
     stop = stop or threading.Event()
     device = pick_device(cfg.device)
-    if cfg.threads and threading.current_thread() is threading.main_thread():
-        torch.set_num_threads(cfg.threads)  # process-wide: only the main thread may change it
+    determinism.apply_torch(cfg.threads)  # threads are process-wide: only the main thread changes them
     model.to(device)
     generator = torch.Generator().manual_seed(cfg.seed)
     x_train, y_train = data.x_train, data.y_train
@@ -291,6 +291,7 @@ class RunOutcome:
     posthoc: Any = None  # hqcnn.posthoc.PostHoc fitted after training, when asked for
     calibration: dict[str, Any] | None = None  # hqcnn.calibration.report of the test split
     test_ci: dict[str, Any] | None = None  # 95% bootstrap intervals of test accuracy and AUC
+    compute: dict[str, Any] = field(default_factory=dict)  # hqcnn.determinism.record() of the training
 
     def metrics_json(self) -> dict[str, Any]:
         """What `metrics.json` holds."""
@@ -308,6 +309,7 @@ class RunOutcome:
             "history": self.result.history,
             "stopped": self.result.stopped,
             "stop_reason": self.result.stop_reason,
+            "compute": self.compute,
         }
 
 
@@ -335,6 +337,7 @@ def run(
     seconds = time.perf_counter() - started
     test = evaluate(result.model, data.x_test, data.y_test, data.info.positive)
     outcome = RunOutcome(config, data, result, test, parameter_counts(result.model), seconds)
+    outcome.compute = determinism.record()
     if posthoc and len(data.y_test):
         from hqcnn import calibration
         from hqcnn import posthoc as fitting

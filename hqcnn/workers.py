@@ -44,6 +44,8 @@ PRELOAD = (
     "hqcnn.train",
     "hqcnn.checkpoint",
     "hqcnn.experiments",
+    "hqcnn.decode_worker",  # an uploaded image is decoded in a worker too (hqcnn/decode_worker.py)
+    "hqcnn.dicom",
 )
 
 
@@ -65,14 +67,16 @@ class _Reporter:
 
 def _settle(env: Mapping[str, str]) -> None:
     """Make this process a polite worker: the app's settings, low priority, one torch thread."""
-    import torch
+    from hqcnn import determinism
 
     os.environ.update(env)  # e.g. HQCNN_DATA_DIR, as the app had it when the job was submitted
     try:
         os.nice(NICE)
     except OSError:  # not allowed on this system: run at the normal priority
         pass
-    torch.set_num_threads(1)  # one job per core; the server's parallelism comes from the slots
+    # One job per core (the server's parallelism comes from the slots), under the determinism
+    # contract's kernels: a model trained here equals `python -m hqcnn train`'s for its config and seed.
+    determinism.apply_torch(threads=1)
     _exit_with_parent()
 
 

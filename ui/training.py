@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import torch
-
+from hqcnn import determinism
 from hqcnn.config import RunConfig
 from hqcnn.train import averaging_start
 from ui.jobs import Job, Owner
@@ -24,8 +23,9 @@ if TYPE_CHECKING:
     from hqcnn.train import RunOutcome
 
 # The server process itself only renders pages and explains single images: one torch thread each,
-# so that page scripts never oversubscribe the cores the training workers use.
-torch.set_num_threads(1)
+# so that page scripts never oversubscribe the cores the training workers use; and the kernels of
+# the determinism contract, so that a model explained here computes as it did in its worker.
+determinism.apply_torch(threads=1)
 
 HYBRID, TWIN = "hybrid", "classical twin"
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hqcnn import determinism
 from hqcnn.errors import HQCNNError
 from hqcnn.experiments.results import ROOT, _now, library_versions, safe_name
 
@@ -124,6 +125,7 @@ class SetRecord:
         self.runs: dict[tuple[str, str], dict[str, Any]] = {}
         self.skipped: list[dict[str, str]] = []
         self.sessions: list[dict[str, Any]] = []
+        self.compute: dict[str, Any] = {}  # hqcnn.determinism.record() shared by every run of the set
         if (self.folder / PROVENANCE_FILE).exists():
             if not resume:
                 raise HQCNNError(
@@ -137,6 +139,7 @@ class SetRecord:
                 )
             self.runs = {(r["study"], r["dataset"]): r for r in earlier["runs"]}
             self.sessions = list(earlier["sessions"])
+            self.compute = dict(earlier.get("compute") or {})
         self.session = {
             "command": command,
             "started_at": _now(),
@@ -152,7 +155,17 @@ class SetRecord:
         self.skipped.append({"study": study, "dataset": dataset, "reason": reason})
 
     def add(self, study: str, dataset: str, folder: Path, seconds: float, result: Any) -> None:
-        """A run of this session: its wall time is added to any earlier session's for the same run."""
+        """A run of this session: its wall time is added to any earlier session's for the same run.
+
+        Every run of a set must compute under one determinism contract, or the set would not re-run.
+        """
+        if self.compute and result.compute and determinism.differences(self.compute, result.compute):
+            raise HQCNNError(
+                f"{study} on {dataset} ran under other kernel settings than the rest of the set in {self.folder} ("
+                + "; ".join(determinism.differences(self.compute, result.compute))
+                + "). Resume the set under the settings it was started with."
+            )
+        self.compute = self.compute or dict(result.compute)
         earlier = self.runs.get((study, dataset), {})
         self.runs[(study, dataset)] = {
             "study": study,
@@ -189,6 +202,7 @@ class SetRecord:
             "git": session["git"],
             "versions": library_versions(),
             "machine": machine(),
+            "compute": self.compute,
             "executor": session["executor"],
             "started_at": sessions[0]["started_at"],
             "finished_at": session["finished_at"],

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hqcnn import determinism
 from hqcnn.errors import ConfigError, HQCNNError
 from hqcnn.experiments import executors
 from hqcnn.experiments.presets import MODEL_FLAGS, PRESETS, ExperimentConfig, Preset
@@ -52,8 +53,8 @@ class RunLog:
         lines = self.path.read_text(encoding="utf-8").splitlines()
         if not lines or _parse(lines[0]) != header:
             raise HQCNNError(
-                f"The run in {self.folder} was started with other settings (study, dataset, model, preset or seeds); "
-                "resume it with the same settings, or start a new folder."
+                f"The run in {self.folder} was started with other settings (study, dataset, model, preset, seeds, "
+                "or the kernels and threads it computed with); resume it with the same settings, or start a new folder."
             )
         finished = {}
         for line in lines[1:]:
@@ -91,6 +92,21 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _contract(config: ExperimentConfig, executor: str) -> dict[str, Any]:
+    """The hqcnn.determinism record the run's trainings compute under: this process's kernels and the
+    threads each training gets (a Ray worker: the config's, else 1; in-process: what `_torch_threads` sets)."""
+    import torch
+
+    determinism.apply_torch()
+    if executor == "ray":
+        threads = config.threads or 1
+    elif config.threads and threading.current_thread() is threading.main_thread():
+        threads = config.threads
+    else:
+        threads = torch.get_num_threads()
+    return {**determinism.record(), "threads": threads}
 
 
 def _command(name: str, config: ExperimentConfig, preset: Preset) -> str:
@@ -162,7 +178,16 @@ def run_study(
     assert len(set(keys)) == len(keys), f"{name}: two tasks share a key"
     callback = callback or (lambda done, total, message: None)
     log = RunLog(folder) if folder is not None else None
-    header = {"format": "hqcnn-run", "study": name, "config": config.to_dict(), "preset": preset.to_dict()}
+    compute = _contract(config, executor)
+    # The kernels and threads are part of what a resumed run must share: tasks computed under others
+    # would not re-run to the same rows.
+    header = {
+        "format": "hqcnn-run",
+        "study": name,
+        "config": config.to_dict(),
+        "preset": preset.to_dict(),
+        "compute": {k: compute[k] for k in determinism.CONTRACT_FIELDS},
+    }
     earlier = log.open(header, resume) if log else {}
     done = {i: earlier[t.key] for i, t in enumerate(tasks) if t.key in earlier}
     base = len(done)
@@ -182,9 +207,9 @@ def run_study(
         if executor == "ray" and todo:
             executors.run_ray(
                 todo, on_done, progress, stop, threads=config.threads or 1, workers=workers, address=address,
-                device=config.device,
+                device=config.device, contract=compute,
             )  # fmt: skip
-        else:
+        elif todo:
             with _torch_threads(config.threads):
                 executors.run_local(todo, on_done, progress, stop)
     except Stopped:
@@ -200,6 +225,7 @@ def run_study(
         seconds=time.perf_counter() - started,
         stopped=stopped,
         versions=library_versions(),
+        compute=compute,
         command=_command(name, config, preset),
         executor={"executor": executor, "workers": workers, "tasks": len(tasks), "resumed": base},
     )
