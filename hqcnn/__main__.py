@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hqcnn import determinism
 from hqcnn.cli_options import add_config_arguments, config_from_args
 from hqcnn.config import SOURCE_SIZES, DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.errors import HQCNNError
@@ -22,7 +23,7 @@ from hqcnn.experiments_cli import add_parser as add_experiment_parser
 DATA_FLAGS = ("dataset", "source_size", "image_size", "grayscale", "normalize", "train_per_class", "noise_std")
 MODEL_FLAGS = ("kind", "n_qubits", "depth", "n_features", "entangler", "encoding", "readout")
 # --seed is TrainConfig's flag; DataConfig's seed reads it too (same dest), so one seed sets both.
-TRAIN_FLAGS = ("epochs", "lr", "batch_size", "average_last", "seed", "class_weights", "augment", "device")
+TRAIN_FLAGS = ("epochs", "lr", "batch_size", "average_last", "seed", "class_weights", "augment", "device", "threads")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -92,6 +93,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)
     # Before any data is read or any epoch run: a bad --out costs a second, not a whole training.
     checkpoint.check_out_folder(args.out, args.overwrite)
+    # The thread count is part of the model: the contract's (1 when pinned) unless --threads says otherwise.
+    determinism.apply_torch(config.train.threads or determinism.default_threads())
+    print(determinism.describe(determinism.record()))
     data = prepare(config.data)
 
     class TqdmCallback(Callback):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import hqcnn  # noqa: F401  (pins torch's CPU kernels before any test runs one: hqcnn/determinism.py)
 from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.data import PreparedData, prepare
 

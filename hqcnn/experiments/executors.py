@@ -67,14 +67,22 @@ def run_local(tasks: Sequence[tuple[int, Task]], on_done: Done, progress: Progre
     progress(len(tasks), "done")
 
 
-def _ray_task(task: Task, data: Any, threads: int) -> list[dict[str, Any]]:
-    """A Ray worker's task: one torch thread setting per worker process, then the task."""
-    import torch
+def _ray_task(task: Task, data: Any, threads: int, contract: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Ray worker's task: the run's threads and kernels, checked against the driver's record, then the task.
 
+    A worker that computes under other settings (another CPU capability, another torch) would give
+    other numbers than the run records, so it refuses instead.
+    """
+    from hqcnn import determinism
     from hqcnn.experiments.tasks import run_task
 
-    if torch.get_num_threads() != threads:  # Ray runs a task on its worker process's main thread
-        torch.set_num_threads(threads)
+    determinism.apply_torch(threads)  # Ray runs a task on its worker process's main thread
+    differ = determinism.differences(contract)
+    if differ:
+        raise HQCNNError(
+            "A Ray worker computes under other settings than this run records (" + "; ".join(differ) + "). "
+            "Give every machine of the cluster the same library versions, or run with HQCNN_KERNELS=native on all."
+        )
     return run_task(task, data)
 
 
@@ -112,13 +120,23 @@ def run_ray(
     workers: int | None = None,
     address: str | None = None,
     device: str = "cpu",
+    contract: dict[str, Any] | None = None,
 ) -> None:
-    """Run the tasks as Ray tasks (at most `workers` at once); raises Stopped when `stop` is set."""
+    """Run the tasks as Ray tasks (at most `workers` at once); raises Stopped when `stop` is set.
+
+    `contract`: the hqcnn.determinism record every worker must match (default: this process's, at `threads`).
+    """
+    from hqcnn import determinism
     from hqcnn.experiments.tasks import Stopped
 
     ray = start_ray(workers, address)
     gpus = GPU_FRACTION if device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
-    remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
+    contract = contract or {**determinism.record(), "threads": threads}
+    # The kernel variables must be in a worker's environment before its torch starts (a remote
+    # cluster's workers do not inherit this process's).
+    remote = ray.remote(
+        num_cpus=1, num_gpus=gpus, max_retries=0, runtime_env={"env_vars": determinism.worker_env()}
+    )(_ray_task)
     limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     prepared = _Prepared(ray.put)  # one copy of each dataset in the object store
     queue = list(tasks)
@@ -129,7 +147,7 @@ def run_ray(
             while queue and len(running) < limit:
                 index, task = queue.pop(0)
                 progress(finished, f"preparing {_describe(task)}")
-                running[remote.remote(task, prepared(task.data), threads)] = index
+                running[remote.remote(task, prepared(task.data), threads, contract)] = index
             progress(finished, f"{len(running)} training at once, {len(queue)} waiting")
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             if stop is not None and stop.is_set():

@@ -80,6 +80,7 @@ class ExperimentResult:
     seconds: float = 0.0
     stopped: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)  # hqcnn.determinism.record() of the trainings
     command: str = ""
     executor: dict[str, Any] = field(default_factory=dict)  # how it ran: executor, workers (not part of the result)
 
@@ -127,6 +128,7 @@ class ExperimentResult:
             "seconds": self.seconds,
             "stopped": self.stopped,
             "versions": self.versions,
+            "compute": self.compute,
             "command": self.command,
             "executor": self.executor,
             "notes": self.notes,
@@ -197,6 +199,7 @@ class ExperimentResult:
             seconds=float(values.get("seconds") or 0.0),
             stopped=bool(values.get("stopped", False)),
             versions=dict(values.get("versions") or {}),
+            compute=dict(values.get("compute") or {}),
             command=str(values.get("command", "")),
             executor=dict(values.get("executor") or {}),
         )
