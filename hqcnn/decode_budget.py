@@ -39,6 +39,7 @@ _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _JPEG_SOF = {*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7}
 _JPEG_STANDALONE = {*range(0xD0, 0xD8), 0x01}  # RSTn and TEM carry no length
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_SIZ_COMPONENTS = 42  # where a JPEG 2000 codestream's per-component sizes start
 _RLE_HEADER = 64
 
 DAMAGED = "The DICOM file is damaged or incomplete and cannot be read."
@@ -47,12 +48,13 @@ DAMAGED = "The DICOM file is damaged or incomplete and cannot be read."
 @dataclass(frozen=True)
 class Geometry:
     """The size of an image as a codestream declares it: `rows` × `columns` pixels of `samples`
-    samples (colour components) of `bits` bits each."""
+    samples (colour components) of `bits` bits each, in `tiles` tiles (JPEG 2000)."""
 
     rows: int
     columns: int
     samples: int
     bits: int
+    tiles: int = 1
 
 
 def _mb(n: float) -> str:
@@ -149,23 +151,22 @@ def _j2k_codestream(data: bytes) -> bytes:
 def _j2k_geometry(data: bytes) -> Geometry:
     """The SIZ marker of a JPEG 2000 (or HTJ2K) codestream: the image area, components and precision."""
     stream = _j2k_codestream(data)
-    if len(stream) < 4 + 40:
+    # SOC, SIZ, Lsiz, Rsiz (8 bytes), eight 32-bit sizes and offsets, Csiz: 42 bytes, then 3 a component.
+    if len(stream) < _SIZ_COMPONENTS:
         raise ImageError(DAMAGED)
     xsiz, ysiz, xo, yo, xt, yt, xto, yto, components = struct.unpack_from(">8IH", stream, 8)
     if not (xsiz > xo and ysiz > yo and xt > 0 and yt > 0 and xto <= xo and yto <= yo and components > 0):
         raise ImageError(DAMAGED)
-    if len(stream) < 4 + 40 + 3 * components:
+    if len(stream) < _SIZ_COMPONENTS + 3 * components:
         raise ImageError(DAMAGED)
     bits = 0
     for c in range(components):
-        ssiz, dx, dy = struct.unpack_from(">BBB", stream, 4 + 40 + 3 * c)
+        ssiz, dx, dy = struct.unpack_from(">BBB", stream, _SIZ_COMPONENTS + 3 * c)
         if dx == 0 or dy == 0:
             raise ImageError(DAMAGED)
         bits = max(bits, (ssiz & 0x7F) + 1)
     tiles = math.ceil((xsiz - xto) / xt) * math.ceil((ysiz - yto) / yt)
-    if tiles > MAX_TILES:
-        raise ImageError(f"The DICOM image is cut into {tiles:,} JPEG 2000 tiles; at most {MAX_TILES:,} are read here.")
-    return Geometry(ysiz - yo, xsiz - xo, components, bits)
+    return Geometry(ysiz - yo, xsiz - xo, components, bits, tiles)
 
 
 def rle_segments(data: bytes) -> int:
@@ -207,6 +208,10 @@ def check_codestream(frame: bytes, family: str, rows: int, columns: int, samples
             "The DICOM file is inconsistent: its compressed image declares "
             f"{found.columns} × {found.rows} pixels, {found.samples} sample(s) of {found.bits} bits, where its "
             f"header says {columns} × {rows}, {samples} sample(s) of at most {bits_allocated} bits. It was not decoded."
+        )
+    if found.tiles > MAX_TILES:  # each tile has its own decoder state
+        raise ImageError(
+            f"The DICOM image is cut into {found.tiles:,} JPEG 2000 tiles; at most {MAX_TILES:,} are read here."
         )
 
 

@@ -296,8 +296,6 @@ class _Header:
         notes = []
         if self.frames > 1:
             notes.append(f"This file has {self.frames} frames; the first is shown.")
-        if self.burned_in == "yes":
-            notes.append("The file says text is burned into the image, which may show patient details.")
         return {
             "modality": self.modality,
             "rows": self.rows,
@@ -457,6 +455,15 @@ def _colour(frame: np.ndarray, ds: pydicom.Dataset, header: _Header, photometric
         raise ImageError(DAMAGED)
     if depth <= 8 and frame.dtype == np.uint8:
         return frame
+    if frame.dtype.kind == "u" and depth <= 16:
+        # round(v × 255 / top) in 32-bit integers, a quarter of the float64 path's memory: top is odd,
+        # so v × 255 / top is never a tie and rounding half up agrees with np.round.
+        top = 2**depth - 1
+        values = np.minimum(frame, top).astype(np.uint32)
+        values *= 255
+        values += top // 2
+        values //= top
+        return values.astype(np.uint8)
     return _to_uint8(frame, 0.0, float(2**depth - 1))
 
 

@@ -231,7 +231,6 @@ def test_burned_in_annotation_is_reported(value, expected):
     elements = {} if value is None else {"BurnedInAnnotation": value}
     image = read_dicom(dicom_file(np.zeros((4, 4), np.uint8), **elements))
     assert image.burned_in == expected
-    assert ("burned into the image" in image.note) == (expected == "yes")
 
 
 # --- display ------------------------------------------------------------------------------------
