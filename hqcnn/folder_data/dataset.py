@@ -126,8 +126,11 @@ def load(key: str, progress: Progress | None = None) -> FolderData:
     place = _resolve(key)
     if place.digest is None:
         return _load(key, place, progress)
-    upload_store.touch(place.digest)
+    upload_store.touch(place.digest)  # after the sweep that comes with it: gone if it had expired
     with upload_store.pinned(place.digest):  # not removed to make room while it is read
+        if not _upload_dir(place.digest).is_dir():
+            _forget(place.root)
+            raise DataError(GONE)
         return _load(key, place, progress)
 
 

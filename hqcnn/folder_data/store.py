@@ -33,7 +33,7 @@ from hqcnn.folder_data.limits import (
 from hqcnn.folder_data.paths import folders_root, make_dir, private_file
 from hqcnn.folder_data.scan import FolderReport, Skipped, _cap, _File, _Scan
 from hqcnn.folder_data.split import _split
-from hqcnn.imageio import SNIFF_BYTES, read_image, sniff_image
+from hqcnn.imageio import SNIFF_BYTES, read_upload, sniff_image
 
 # --- the fingerprint -----------------------------------------------------------------------------
 
@@ -84,45 +84,26 @@ def _reason(err: ImageError) -> str:
 
 
 def _header_pixels(data: bytes) -> int:
-    """Width × height of a PNG or JPEG file from its header; 0 if unreadable (read_image then gives the reason)."""
+    """Width × height of a PNG or JPEG file from its header; 0 if unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
             return header.size[0] * header.size[1]
-    except Exception:  # noqa: BLE001 — read_image gives the reason
+    except Exception:  # noqa: BLE001 — it was decoded already; 0 counts the stored square instead
         return 0
 
 
-def _square_rgb(pixels: np.ndarray) -> np.ndarray:
-    """A decoded DICOM frame (uint8 gray or RGB) as `read_image(data, 3)` gives it: the centred
-    square, three channels (tests/test_upload_privacy.py checks the two agree)."""
-    rows, columns = pixels.shape[:2]
-    side = min(rows, columns)
-    top, left = (rows - side) // 2, (columns - side) // 2
-    square = pixels[top : top + side, left : left + side]
-    if square.ndim == 2:
-        square = np.repeat(square[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(square)
-
-
 def _decode_bytes(data: bytes) -> _Decoded:
-    """One image file's bytes → its picture at most STORE_SIZE square, parsed once: a DICOM file by
-    `hqcnn.dicom.read_dicom` (pixels and facts in one parse), a PNG or JPEG by `read_image`."""
+    """One image file's bytes → its picture at most STORE_SIZE square, parsed and decoded once
+    (`read_upload`: the picture and a DICOM file's facts together)."""
     if len(data) > MAX_FILE_BYTES:
         return _Decoded(reason=f"larger than the {_mb(MAX_FILE_BYTES)} limit per image")
-    from hqcnn import dicom  # imports pydicom: only once a file is read
-
-    facts = None
     try:
-        if dicom.is_dicom(data):
-            found = dicom.read_dicom(data)
-            facts = found.facts()
-            pixels = found.rows * found.columns
-            rgb = _square_rgb(found.pixels)
-        else:
-            pixels = _header_pixels(data)
-            rgb = read_image(data, 3)
+        rgb, facts = read_upload(data, 3)
     except ImageError as err:
         return _Decoded(reason=_reason(err))
+    # Width × height as stored in the file: a DICOM file's from its facts, a PNG's or JPEG's from
+    # its header (only the header is read again, not the pixels).
+    pixels = facts["rows"] * facts["columns"] if facts else _header_pixels(data)
     rgb = _shrink(rgb, min(rgb.shape[0], STORE_SIZE))
     spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
     gray = bool(spread.max() <= _GRAY_TOLERANCE)
