@@ -3,7 +3,7 @@
 import streamlit as st
 
 from hqcnn.markdown import md
-from ui import state
+from ui import jobs, state
 from ui.common import class_counts, ensure_dataset, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
@@ -121,7 +121,8 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
         "of any size (for example `xrays/normal/…` and `xrays/pneumonia/…`). Optional `train/`, `val/` and "
         "`test/` folders (each with the class folders) fix the split; otherwise each class is split 80/10/10 "
         "with a fixed seed. Images are made square (centre crop), stored at up to 128 px, and cached. "
-        "Other files are skipped and listed."
+        "Only the pictures are kept on the server (no DICOM header, no file names), for this session or at most "
+        f"{folder_data.upload_store.lifetime_seconds() / 3600:g} hours unused. Other files are skipped and counted."
     )
     # The server refuses any upload above server.maxUploadSize, whatever a widget allows.
     zip_mb = max(1, min(folder_data.MAX_ZIP_BYTES // 2**20, int(st.get_option("server.maxUploadSize"))))
@@ -132,6 +133,20 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
     )
     st.caption(
         f"Limits: {folder_data.LIMITS}.{server_note} Use only de-identified images you may share with this computer."
+    )
+    naming = st.radio(
+        "Class names",
+        options=list(folder_data.NAMINGS),
+        format_func={
+            folder_data.FILTERED: "Folder names, unless one looks like personal data (then 'class 1', …)",
+            folder_data.NUMBERED: "Always 'class 1', 'class 2', … (folder names are never shown)",
+        }.get,
+        key="upload_class_naming",
+        help=(
+            "Folder names are often patients' names, IDs or dates. A name with digits of an ID or date, a '^' or "
+            "',', more than three words or two capitalised words that are not medical terms is replaced by "
+            "'class N'; file names are never shown or stored."
+        ),
     )
     upload = st.file_uploader("Zip of class folders", type=["zip"], key="upload_folder_zip", max_upload_size=zip_mb)
     if upload is not None and st.session_state.get("_folder_zip_id") != upload.file_id:
@@ -144,9 +159,12 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
                 upload.getvalue(),
                 upload.name,
                 progress=lambda done, total: bar.progress(done / total, text=f"Read {done:,} of {total:,} images"),
+                naming=naming,
             )
         bar.empty()
         if added:
+            # Removed from the server once this session (and any other that uploaded it) has ended.
+            folder_data.claim_upload(added, jobs.current_owner().session_id or "", jobs.session_connected)
             add_user_dataset(added)
             st.rerun()  # the sidebar now lists and selects it
 
