@@ -61,7 +61,7 @@ def render_result(result: ex.ExperimentResult, key: str = "") -> None:
     for row in claims:
         # The verdicts quote condition labels, which an uploaded results.json supplies.
         st.info(f"**{md(row['claim'])}: {md(row['status'])}.** {md(row['verdict'], limit=2000)}")
-    figs = ex.figures(result)
+    figs = result.memo("figures", lambda: ex.figures(result))  # built once per result, not on every rerun
     for fig_name, fig in figs.items():
         st.plotly_chart(fig, key=f"{key}fig_{result.name}_{fig_name}")
     for note in result.notes:

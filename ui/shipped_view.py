@@ -124,7 +124,7 @@ def _figure_behind_a_verdict(loaded: ex.ResultsSet, rows: list[ex.ClaimRow]) -> 
     row, dataset = cells[choice]
     cell = row.cells[dataset]
     result = loaded.results[dataset][cell.study]
-    figure = ex.figures(result).get(cell.figure)
+    figure = result.memo("figures", lambda: ex.figures(result)).get(cell.figure)
     st.subheader(md(f"{row.claim} on {set_table.dataset_title(dataset)}: {cell.figure_title}", limit=400))
     if figure is None:
         st.info("This figure has nothing to show for this result.")
