@@ -17,7 +17,6 @@ if not models:
     st.page_link("pages/3_Train.py", label="Go to Train", icon="➡️")
     st.stop()
 
-import hashlib  # noqa: E402
 from collections import OrderedDict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -27,8 +26,9 @@ import plotly.graph_objects as go  # noqa: E402
 
 from hqcnn import explain, plots  # noqa: E402
 from hqcnn.config import DataConfig  # noqa: E402
+from hqcnn.decode_worker import UploadCache  # noqa: E402
 from hqcnn.faithfulness import Faithfulness, faithfulness, randomised_middle, rank_correlation  # noqa: E402
-from hqcnn.imageio import MAX_UPLOAD_BYTES, describe_upload, image_to_model_input  # noqa: E402
+from hqcnn.imageio import MAX_UPLOAD_BYTES  # noqa: E402
 from hqcnn.posthoc import PostHoc  # noqa: E402
 from hqcnn.posthoc import answer as read_answer  # noqa: E402
 from ui.training import HYBRID, TWIN  # noqa: E402
@@ -45,6 +45,15 @@ CACHE_KEY = "_explain_cache"
 ITEMS_KEY = "_explain_items"
 MODELS_CACHED = 4  # models whose test-set pass and per-model figures a session keeps
 ITEMS_CACHED = 40  # per-image results (figures, predictions) kept, for going back and forth
+UPLOADS_KEY = "_explain_uploads"  # an UploadCache: the last few uploads' model inputs
+BURNED_IN = (
+    "This DICOM file says text is burned into its pixels: the image below may show the patient's name or "
+    "other details. Check it before showing this page to others."
+)
+BURNED_IN_UNKNOWN = (
+    "The file does not say whether text (such as the patient's name) is burned into its pixels: "
+    "look before showing this page to others."
+)
 # Input values (images × channels × pixels) of a test split that the page runs the model on without
 # being asked: well under a second here. PneumoniaMNIST is 0.5 M at 28 px, 10 M at 128 px.
 PASS_WITHOUT_ASKING = 4_000_000
@@ -257,11 +266,11 @@ else:
             "It is converted to the model's input size and colour mode."
         )
         st.stop()
-    blob = upload.getvalue()
+    uploads = st.session_state.setdefault(UPLOADS_KEY, UploadCache())
     with user_errors():
-        x = image_to_model_input(blob, meta, config.data)
-        facts = describe_upload(blob)  # a DICOM file's technical facts; None for PNG and JPEG
-    image_id = ("upload", hashlib.sha256(blob).hexdigest())
+        # Decoded once per file, in a worker process under memory and time limits; a rerun finds it here.
+        digest, x, facts = uploads.model_input(upload.getvalue(), meta, config.data)
+    image_id = ("upload", digest)
     about = f"your image '{md(upload.name)}'"
     if facts is not None:
         window = " · its display window applied" if facts["windowed"] else ""
@@ -270,6 +279,12 @@ else:
             f"pixels (rows × columns) · {facts['bits_stored']}-bit{window}. {md(facts['note'])}".rstrip()
         )
         st.caption("The file stays in this browser session; its patient details are never shown or stored.")
+        if facts["burned_in"] == "yes":
+            # Still shown: the picture is the user's own file, at the model's small size, and the maps
+            # below are drawn on it; the warning says what to check before showing it to others.
+            st.warning(BURNED_IN, icon="⚠️")
+        elif facts["burned_in"] == "unknown":
+            st.caption(BURNED_IN_UNKNOWN)
 
 if index is not None:
     with user_errors():
