@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,19 @@ def _model_card(outcome: Any, meta: Any) -> bytes:
     return card.encode()
 
 
+# What a terminal would act on: ANSI escape sequences (CSI such as "clear screen", OSC such as
+# "copy to the clipboard", terminated by BEL or ST), then any other C0/C1 control character or DEL.
+_TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(text: object) -> str:
+    """`text` safe to print to a terminal: escape sequences removed, other control characters as spaces.
+
+    Class names come from a model file, which may come from anyone."""
+    return _CONTROL.sub(" ", _TERMINAL_ESCAPE.sub("", str(text)))
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify image files (PNG, JPEG or DICOM) with a saved run: calibrated probabilities, the
     decision at the saved threshold, and a warning for images unlike the training data."""
@@ -160,7 +174,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except (HQCNNError, OSError) as err:
             failed += 1
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-            print(f"{path}: cannot be read: {reason}", file=sys.stderr)
+            print(plain(f"{path}: cannot be read: {reason}"), file=sys.stderr)
             continue
         shown = answer(saved.model, posthoc, x)
         probs, called = shown.probabilities[0], int(shown.predicted[0])
@@ -182,13 +196,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             else "the most probable class is called"
         )
         calibrated = "uncalibrated" if posthoc.temperature == 1.0 else f"calibrated, T = {posthoc.temperature:.2f}"
-        print(f"{saved.config.model.kind} model on {saved.meta.dataset} ({calibrated}; {rule}). Research and teaching only.")
+        print(
+            plain(f"{saved.config.model.kind} model on {saved.meta.dataset} ({calibrated}; {rule}).")
+            + " Research and teaching only."
+        )
         for row in rows:
             if row["unusual"]:
-                print(f"{row['image']}: WARNING: this image does not look like the training data "
+                print(f"{plain(row['image'])}: WARNING: this image does not look like the training data "
                       f"(score {row['unusual_score']:.1f} > {posthoc.ood.threshold:.1f}); the prediction may mean nothing.")  # fmt: skip
             chances = ", ".join(f"{name} {p:.2f}" for name, p in row["calibrated_probabilities"].items())
-            print(f"{row['image']}: {row['predicted']} ({chances})")
+            print(plain(f"{row['image']}: {row['predicted']} ({chances})"))
     return 2 if failed else 0
 
 

@@ -7,6 +7,7 @@ from ui import jobs, state
 from ui.common import class_counts, ensure_dataset, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
+from ui.uploads import file_uploader
 
 st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout="wide")
 st.title("Data")
@@ -148,7 +149,7 @@ with st.expander("Use your own images (a .zip with one folder per class)", expan
             "'class N'; file names are never shown or stored."
         ),
     )
-    upload = st.file_uploader("Zip of class folders", type=["zip"], key="upload_folder_zip", max_upload_size=zip_mb)
+    upload = file_uploader("Zip of class folders", type=["zip"], key="upload_folder_zip", max_mb=zip_mb)
     if upload is not None and st.session_state.get("_folder_zip_id") != upload.file_id:
         st.session_state["_folder_zip_id"] = upload.file_id  # handled once, even if it fails
         added = None

@@ -26,6 +26,7 @@ from hqcnn.references import resnet18  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
+from ui.uploads import file_uploader  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
 TEST_PROBS_KEY = "_test_probabilities"  # model key → its calibrated test-split probabilities and labels
@@ -371,11 +372,11 @@ if hybrid is not None and not running:
         show_results(models, hybrid)
 
 with st.expander("Load a model saved earlier"):
-    uploaded = st.file_uploader(
+    uploaded = file_uploader(
         "Model archive (.zip from the download button)",
         type=["zip"],
         key="upload_model",
-        max_upload_size=64,  # MB; a saved model is about 0.1 MB, the loader refuses over 50 MB of weights
+        max_mb=64,  # MB; a saved model is about 0.1 MB, the loader refuses over 50 MB of weights
     )
     if uploaded is not None and st.session_state.get("_loaded_upload") != uploaded.file_id:
         with user_errors(stop=False):

@@ -32,6 +32,7 @@ from hqcnn.imageio import MAX_UPLOAD_BYTES  # noqa: E402
 from hqcnn.posthoc import PostHoc  # noqa: E402
 from hqcnn.posthoc import answer as read_answer  # noqa: E402
 from ui.training import HYBRID, TWIN  # noqa: E402
+from ui.uploads import file_uploader  # noqa: E402
 
 BY_INDEX, BY_CLASS, WRONG, UPLOAD = (
     "test image by index",
@@ -254,11 +255,11 @@ elif mode == WRONG:
         st.stop()
     index = _pick(wrong, "wrong", f"Misclassified image ({len(wrong)} of {len(split)})")
 else:
-    upload = st.file_uploader(
+    upload = file_uploader(
         "PNG, JPEG or DICOM image",
         type=["png", "jpg", "jpeg", "dcm", "dicom"],
         key="explain_upload",
-        max_upload_size=MAX_UPLOAD_BYTES // 2**20,  # refused by the browser before it is sent
+        max_mb=MAX_UPLOAD_BYTES // 2**20,  # refused by the browser before it is sent, and by the server
     )
     if upload is None:
         st.info(

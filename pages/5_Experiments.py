@@ -21,6 +21,7 @@ from ui.experiment_view import render_result  # noqa: E402
 from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.shipped_view import SHIPPED, choose_view, render_shipped  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
+from ui.uploads import file_uploader  # noqa: E402
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
 JOB_KEY = "experiment_job"
@@ -194,7 +195,7 @@ with st.expander("Load saved results", expanded=not _results()):
                     _show(result)
     else:
         st.caption("No results are published with this app yet. Run an experiment above or upload a results.json.")
-    uploaded = st.file_uploader("…or upload a results.json", type=["json"], key="exp_upload", max_upload_size=20)
+    uploaded = file_uploader("…or upload a results.json", type=["json"], key="exp_upload", max_mb=20)
     if uploaded is not None and st.session_state.get("_exp_uploaded") != uploaded.file_id:
         st.session_state["_exp_uploaded"] = uploaded.file_id  # handled once, even if it fails
         with user_errors(stop=False):

@@ -10,6 +10,15 @@ A classroom shares one server, so long work (training, experiments) is run as a 
 - **Owned by its session**: a session has at most one job waiting or running, and a job ends,
   freeing its slot, within seconds of its session ending (reload, tab closed, browser gone): a
   watchdog asks Streamlit's runtime whether the owner's session is still connected.
+- **Limited per client**: one browser opens as many sessions as it has tabs, so a client (the
+  address the connection comes from) has at most `HQCNN_JOBS_PER_CLIENT` jobs waiting or running
+  (default 1; raise it for a lab whose computers share one address behind NAT). Behind a reverse
+  proxy every connection comes from the proxy: set `HQCNN_CLIENT_HEADER=X-Forwarded-For` (only
+  there: a browser can send that header itself) and the address the proxy appended is used.
+- **Bounded in cost**: a job whose estimated computing time exceeds `HQCNN_MAX_JOB_MINUTES`
+  (default 20) is refused before it starts, with what to lower. The estimate counts the work
+  (epochs × images × pixels, and the circuit's size) at rates measured on a 2-core server, so the
+  same settings are always allowed or always refused, however busy the server is.
 
 The job objects live in their session's st.session_state; the scheduler holds them only while
 they wait or run. No Streamlit function is called off the script thread.
@@ -27,7 +36,7 @@ import time
 import types
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +61,13 @@ OWNER_GONE_S = 3.0  # a session disconnected this long is gone (a brief network 
 WATCH_S = 0.5  # how often the watchdog looks at owners and queue
 STOP_GRACE_S = 20.0  # after Stop, a worker that has not ended by then (e.g. still reading images) is killed
 ENV_PREFIX = "HQCNN_"  # settings the worker takes from the server's environment at submit time
+JOBS_PER_CLIENT_ENV, CLIENT_HEADER_ENV, MAX_MINUTES_ENV = (
+    "HQCNN_JOBS_PER_CLIENT",
+    "HQCNN_CLIENT_HEADER",
+    "HQCNN_MAX_JOB_MINUTES",
+)
+DEFAULT_JOBS_PER_CLIENT, DEFAULT_MAX_MINUTES = 1, 20.0
+LOCAL_CLIENT = "this computer"  # a browser on the server itself (Streamlit gives no address for localhost)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(list(workers.PRELOAD))
@@ -81,11 +97,54 @@ class Owner:
 
     `token` is a random id kept in the session's state: it tells sessions apart (Streamlit's
     AppTest gives every session the same session id). `session_id` is Streamlit's id of the
-    session, which its runtime can say is still connected; None outside a script run.
+    session, which its runtime can say is still connected; None outside a script run. `client`
+    is the address the session connects from (see `client_of`); None where there is no browser
+    connection (AppTest, scripts), which no client limit applies to.
     """
 
     token: str
     session_id: str | None
+    client: str | None = None
+
+
+def _env_number(name: str, default: float) -> float:
+    """A positive number from the environment, else `default` (logged when the value is unusable)."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        log.warning("%s=%r is not a positive number; using %g", name, raw, default)
+        return default
+    return value
+
+
+def jobs_per_client() -> int:
+    """How many jobs one client may have waiting or running ($HQCNN_JOBS_PER_CLIENT, default 1)."""
+    return max(1, int(_env_number(JOBS_PER_CLIENT_ENV, DEFAULT_JOBS_PER_CLIENT)))
+
+
+def max_job_minutes() -> float:
+    """The longest job the server accepts, in estimated minutes ($HQCNN_MAX_JOB_MINUTES, default 20)."""
+    return _env_number(MAX_MINUTES_ENV, DEFAULT_MAX_MINUTES)
+
+
+def client_of(ip_address: str | None, headers: Mapping[str, str]) -> str | None:
+    """Who a connection is, for the per-client limit: its address, or LOCAL_CLIENT on the server itself.
+
+    With $HQCNN_CLIENT_HEADER set (behind a proxy that writes it, e.g. X-Forwarded-For), the last
+    address in that header: the one the proxy itself appended (earlier ones come from the browser
+    and can be anything). No headers at all means no browser connection (AppTest): None.
+    """
+    if not headers:
+        return None
+    header = os.environ.get(CLIENT_HEADER_ENV, "").strip()
+    if header:
+        forwarded = (headers.get(header) or "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:64]
+    return ip_address or LOCAL_CLIENT
 
 
 def current_owner() -> Owner:
@@ -95,7 +154,82 @@ def current_owner() -> Owner:
 
     ctx = get_script_run_ctx(suppress_warning=True)
     token = st.session_state.setdefault("_session_token", uuid.uuid4().hex)
-    return Owner(token, ctx.session_id if ctx else None)
+    client = client_of(st.context.ip_address, dict(st.context.headers))
+    return Owner(token, ctx.session_id if ctx else None, client)
+
+
+# Computing time per image on one core of a 2-core server (hqcnn.estimate.measure, 2026-12-08):
+# 0.29 ms per training image at 28 px (5.6 ms at 128 px: it grows with the pixels), 0.14 ms per
+# evaluated image; 8 qubits at depth 8 add 0.16 ms (a statevector of 2**n amplitudes per layer).
+TRAIN_MS_PER_IMAGE, EVAL_MS_PER_IMAGE, CIRCUIT_MS_PER_AMPLITUDE_LAYER = 0.29, 0.14, 0.00008
+
+
+def run_minutes(config: Any, n_train: int, n_val: int, n_test: int) -> float:
+    """Estimated computing minutes of one training run (hqcnn.config.RunConfig) on `n_train` images."""
+    pixels = (config.data.image_size / 28) ** 2
+    circuit = 2**config.model.n_qubits * config.model.depth if config.model.kind == "hybrid" else 0
+    train_ms = TRAIN_MS_PER_IMAGE * pixels + CIRCUIT_MS_PER_AMPLITUDE_LAYER * circuit
+    eval_ms = EVAL_MS_PER_IMAGE * pixels
+    epochs = config.train.epochs
+    return (epochs * (n_train * train_ms + n_val * eval_ms) + n_test * eval_ms) / 60_000
+
+
+def _sizes(data: Any) -> tuple[int, int, int]:
+    from hqcnn.data import get_info
+
+    info = get_info(data.dataset)
+    return info.training_images(data.train_per_class), info.n_samples["val"], info.n_samples["test"]
+
+
+def _training_cost(args: tuple) -> tuple[float, str]:
+    from hqcnn.config import RunConfig
+
+    configs = [RunConfig.from_dict(values) for _, values in args[0]]
+    n_train, n_val, n_test = _sizes(configs[0].data)
+    minutes = sum(run_minutes(config, n_train, n_val, n_test) for config in configs)
+    first = configs[0]
+    what = f"{first.train.epochs} epochs × {n_train:,} images at {first.data.image_size} px" + (
+        " for two models (the twin too)" if len(configs) > 1 else ""
+    )
+    advice = "Lower the epochs (Train page), the image size or the training images per class (Data page)" + (
+        ", or leave out the classical twin" if len(configs) > 1 else ""
+    )
+    return minutes, f"This training ({what}) would need about {minutes:.0f} minutes of computing. {advice}."
+
+
+def _experiment_cost(args: tuple) -> tuple[float, str]:
+    from hqcnn.config import RunConfig
+    from hqcnn.experiments.registry import get_study
+    from hqcnn.experiments.tasks import train_config
+
+    name, config, preset = args
+    tasks = get_study(name).tasks(config, preset)
+    minutes = 0.0
+    for task in tasks:
+        n_train, n_val, n_test = _sizes(task.data)
+        run = RunConfig(data=task.data, model=task.model, train=train_config(n_train, task.seed, task.budget))
+        minutes += run_minutes(run, n_train, n_val, n_test)
+    return minutes, (
+        f"This experiment ({len(tasks)} trainings) would need about {minutes:.0f} minutes of computing. Choose the "
+        "quick preset or fewer seeds, or run it from the command line (python -m hqcnn experiment)."
+    )
+
+
+COSTS: dict[str, Callable[[tuple], tuple[float, str]]] = {"train": _training_cost, "experiment": _experiment_cost}
+
+
+def check_cost(job: Job) -> None:
+    """Refuse, before it starts, a job estimated to compute for longer than max_job_minutes()."""
+    cost = COSTS.get(job.task)
+    if cost is None:
+        return
+    try:
+        minutes, described = cost(job.args)
+    except HQCNNError:
+        return  # e.g. its uploaded dataset is gone: the worker says so in the job's own words
+    limit = max_job_minutes()
+    if minutes > limit:
+        raise HQCNNError(f"{described} This server runs jobs of at most {limit:g} minutes.")
 
 
 def session_connected(session_id: str) -> bool:
@@ -252,15 +386,32 @@ class Scheduler:
         self._closed = False
 
     def submit(self, job: Job) -> Job:
-        """Queue `job` (it starts as soon as a slot is free); HQCNNError if its session already has one."""
+        """Queue `job` (it starts as soon as a slot is free).
+
+        HQCNNError if it would compute for too long, if its session already has a job, or if its
+        client has as many as jobs_per_client() allows.
+        """
+        check_cost(job)
+        limit = jobs_per_client()
         with self._lock:
             if job.owner is not None:
+                same_client = 0
                 for other in (*self._running, *self._queue):
-                    if other.owner is not None and other.owner.token == job.owner.token:
+                    if other.owner is None:
+                        continue
+                    page = "Train" if other.what == "training" else "Experiments"
+                    if other.owner.token == job.owner.token:
                         raise HQCNNError(
                             f"This session is already running a {other.what}. Wait for it to finish, or press "
-                            f"Stop on the {'Train' if other.what == 'training' else 'Experiments'} page first."
+                            f"Stop on the {page} page first."
                         )
+                    same_client += job.owner.client is not None and other.owner.client == job.owner.client
+                if same_client >= limit:
+                    raise HQCNNError(
+                        f"Another tab or window of this browser (or another computer at the same address) already "
+                        f"has {same_client} training(s) or experiment(s) running or waiting; this server allows "
+                        f"{limit} per computer. Wait for it to finish, or press Stop in that tab first."
+                    )
             self._queue.append(job)
             self._ensure_watchdog()
         self._dispatch()

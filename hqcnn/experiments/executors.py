@@ -24,6 +24,9 @@ from hqcnn.experiments.registry import Task
 
 EXECUTORS = ("local", "ray")
 ADDRESS_ENV = "RAY_ADDRESS"
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node keeps 127.0.0.1 as its address
+TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
+LOOPBACK = "127.0.0.1"
 GPU_FRACTION = 0.25  # four small models share a GPU
 Done = Callable[[int, list[dict[str, Any]]], None]
 Progress = Callable[[float, str], None]  # tasks done (fractional), message
@@ -87,14 +90,22 @@ def _ray_task(task: Task, data: Any, threads: int, contract: dict[str, Any]) -> 
 
 
 def start_ray(workers: int | None = None, address: str | None = None) -> Any:
-    """Start an embedded Ray cluster (`workers` CPUs, default all) or join the one at `address`."""
+    """Start an embedded Ray cluster (`workers` CPUs, default all) or join the one at `address`.
+
+    The embedded cluster is this machine's alone: its servers listen on 127.0.0.1 only, and its
+    session folder and authentication token are readable by this user only (see _local_only).
+    """
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    if not address:
+        # Read by Ray when it is imported: without it, Ray on Linux replaces 127.0.0.1 by the
+        # machine's network address and its servers listen on every interface (0.0.0.0).
+        os.environ[LOCAL_ONLY_ENV] = "0"
     try:
         import ray
     except ImportError as err:
         raise HQCNNError("The ray executor needs Ray: pip install -r requirements.txt.") from err
     if ray.is_initialized():
         return ray
-    address = address or os.environ.get(ADDRESS_ENV) or None
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address:
         # The workers of a cluster get this project's code from the driver; their Python needs
@@ -102,12 +113,39 @@ def start_ray(workers: int | None = None, address: str | None = None) -> Any:
         options["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])]}
     else:
         options["num_cpus"] = workers or os.cpu_count() or 1
+        options["_node_ip_address"] = LOOPBACK
     try:
-        ray.init(address=address, **options)
+        if address:
+            ray.init(address=address, **options)
+        else:
+            _local_only(ray, options)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise HQCNNError(f"Could not start or join {where}: {err}") from err
     return ray
+
+
+def _local_only(ray: Any, options: dict[str, Any]) -> None:
+    """ray.init a local cluster whose files only this user can read.
+
+    Ray writes its token (~/.ray/auth_token, or $RAY_AUTH_TOKEN_PATH) and its session folder
+    (/tmp/ray/session_*: logs, sockets, ports) with the process's umask, usually world-readable.
+    Its processes inherit the umask set here for the files they write later; the token and the
+    session folder are also made owner-only afterwards, in case they existed before.
+    """
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False  # as the environment variable says, if Ray was imported before it was set
+    previous = os.umask(0o077)
+    try:
+        ray.init(**options)
+    finally:
+        os.umask(previous)
+    token = Path(os.environ.get(TOKEN_PATH_ENV) or Path.home() / ".ray" / "auth_token")
+    session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+    for path, mode in ((token, 0o600), (session, 0o700)):
+        if path.exists():
+            path.chmod(mode)
 
 
 def run_ray(
