@@ -135,6 +135,7 @@ def test_the_angle_range_stated_is_the_models():
     torch.testing.assert_close(angles[2], torch.tensor(math.pi / 2))
 
 
+@pytest.mark.slow
 def test_largest_setting_shows_the_whole_text_form_and_one_diagram():
     at = open_circuit(n_qubits=8, depth=8, n_features=24, entangler="ring", encoding="reupload")
     images = at.get("image")

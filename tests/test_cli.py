@@ -21,6 +21,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hqcnn", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_train_then_evaluate(tmp_path):
     out = tmp_path / "demo"
     done = _cli(
@@ -89,6 +90,7 @@ def _predict_reads_images_and_warns_of_unusual_ones(run: Path, tmp_path: Path) -
     assert "notes.png: cannot be read" in words.stderr and "Traceback" not in words.stderr
 
 
+@pytest.mark.slow
 def test_classical_twin_from_cli(tmp_path):
     done = _cli(
         "train",
@@ -113,6 +115,7 @@ def test_datasets_lists_states():
     assert "pneumoniamnist" in done.stdout and "bundled" in done.stdout and "downloadable" in done.stdout
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_plain_messages_and_status_2(tmp_path):
     for args, message in [
         (["train", "--dataset", "nosuchmnist"], "Unknown dataset"),
@@ -201,6 +204,7 @@ def test_config_to_args_reproduces_a_train_command():
     assert run_config_from_args(_train_parser().parse_args(argv)) == wanted
 
 
+@pytest.mark.slow
 def test_train_with_averaging_reports_what_it_kept(tmp_path):
     out = tmp_path / "avg"
     done = _cli(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.state import SETTINGS
@@ -12,6 +13,7 @@ from ui.state import SETTINGS
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
+@pytest.mark.slow
 def test_four_sessions_train_at_once_without_cross_talk():
     sessions = []
     for n_qubits in (2, 3, 4, 5):  # a different circuit per session makes cross-talk visible

@@ -25,6 +25,7 @@ def local_cluster():
 
 
 @pytest.mark.parametrize("name", ["paired", "input_noise", "hardware_noise"])
+@pytest.mark.slow
 def test_ray_gives_the_local_table_bit_for_bit(local_cluster, name):
     local = ex.run_study(name, CONFIG, TINY)
     one = ex.run_study(name, CONFIG, TINY, executor="ray", workers=1)

@@ -175,6 +175,7 @@ def test_stop_button_ends_a_run_early(tmp_path, monkeypatch):
     assert any("stopped early" in s.value for s in at.success)
 
 
+@pytest.mark.slow
 def test_the_device_noise_study_runs_from_the_page(tmp_path, monkeypatch):
     monkeypatch.setenv(ex.RUNS_ENV, str(tmp_path / "runs"))
     at = open_page(experiment_extra_presets={"tiny": TINY})

@@ -38,9 +38,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def models(small_pneumonia):
-    """One quickly trained PneumoniaMNIST model of every kind (about 1.5 s in all)."""
-    return {kind: run(quick_config(kind=kind), data=small_pneumonia).result.model for kind in KINDS}
+def models(quick_run):
+    """One quickly trained PneumoniaMNIST model of every kind (this module's own copies)."""
+    return {kind: quick_run(kind).result.model for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +303,7 @@ def test_misclassified_agrees_with_predictions(kind, models, small_pneumonia):
         SplitPass(model, SplitImages(small_pneumonia.config, small_pneumonia.mean, small_pneumonia.std), chunk=0)
 
 
+@pytest.mark.slow
 def test_saliency_needs_no_captum():
     # captum takes about a second to import: the default method must not pay for it.
     code = (

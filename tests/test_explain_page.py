@@ -31,13 +31,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def hybrid(small_pneumonia) -> TrainedModel:
-    return TrainedModel.from_outcome(run(quick_config(), data=small_pneumonia))
+def hybrid(quick_run) -> TrainedModel:
+    return TrainedModel.from_outcome(quick_run())
 
 
 @pytest.fixture(scope="module")
-def twin(small_pneumonia) -> TrainedModel:
-    return TrainedModel.from_outcome(run(quick_config(kind="classical"), data=small_pneumonia))
+def twin(quick_run) -> TrainedModel:
+    return TrainedModel.from_outcome(quick_run("classical"))
 
 
 def open_explain(models: dict[str, TrainedModel]) -> AppTest:
@@ -263,6 +263,7 @@ def test_the_twin_is_explored_like_the_hybrid(hybrid, twin):
     assert BLOCH in chart_titles(at)  # still open
 
 
+@pytest.mark.slow
 def test_a_large_test_set_is_run_through_the_model_when_asked():
     cfg = quick_config(epochs=1)
     large = TrainedModel.from_outcome(run(replace(cfg, data=replace(cfg.data, image_size=128))))

@@ -24,8 +24,6 @@ from hqcnn.faithfulness import (
     rank_correlation,
 )
 from hqcnn.model import build_model
-from hqcnn.train import run
-from tests.conftest import quick_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -149,8 +147,8 @@ def test_bad_inputs_are_plain_errors():
 
 
 @pytest.fixture(scope="module")
-def trained(small_pneumonia):
-    return {kind: run(quick_config(kind=kind), data=small_pneumonia).result.model for kind in ("hybrid", "classical")}
+def trained(quick_run):
+    return {kind: quick_run(kind).result.model for kind in ("hybrid", "classical")}
 
 
 @pytest.mark.parametrize("kind", ["hybrid", "classical"])

@@ -25,6 +25,7 @@ known_keys = st.sampled_from(["dataset", "n_qubits", "depth", "n_features", "ent
                               "channels", "kind", "image_size", "noise_std", "batch_size", "evil"])  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(["data", "model", "train", "other"]),
                        st.dictionaries(known_keys, json_values, max_size=5) | json_values, max_size=4))  # fmt: skip

@@ -69,6 +69,7 @@ def test_one_job_per_session_and_the_queue_is_served_in_order(scheduler):
     assert first.started_at < second.started_at
 
 
+@pytest.mark.slow
 def test_a_job_ends_when_its_session_goes(scheduler):
     gone = scheduler.submit(TrainingJob(LONG, with_twin=False, owner=owner("gone", scheduler)))
     waiting = scheduler.submit(TrainingJob(LONG, with_twin=False, owner=owner("gone too", scheduler)))

@@ -12,8 +12,6 @@ from hqcnn import checkpoint
 from hqcnn.config import ModelConfig, TrainConfig, field_option
 from hqcnn.markdown import md
 from hqcnn.recipes import recommended_train_config
-from hqcnn.train import run
-from tests.conftest import quick_config
 from ui.state import RECIPE_SETTINGS, SETTINGS
 from ui.training import HYBRID, TrainedModel
 
@@ -53,7 +51,8 @@ def test_home_page_has_disclaimer_and_guide():
     assert any("not a medical device" in w.value.lower() for w in at.warning)
 
 
-@pytest.mark.parametrize("page", PAGES)
+# The Experiments page opens on the shipped results set: seconds of loading, so it goes with the slow tests.
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if "Experiments" in p else p for p in PAGES])
 def test_every_page_renders_without_exception(page):
     at = open_page(page)
     assert_clean(at)
@@ -126,6 +125,7 @@ def wait_for_training(at: AppTest, deadline_s: float = 240) -> None:
         at.run()
 
 
+@pytest.mark.slow
 def test_short_training_run_shows_metrics_and_charts():
     at = open_page("pages/3_Train.py", train_per_class=20, epochs=2, batch_size=32, twin=True)
     assert_clean(at)
@@ -190,6 +190,7 @@ def test_the_recipe_keeps_an_average_and_the_result_says_what_was_kept():
 
 
 @pytest.mark.parametrize("dataset", ["pneumoniamnist", "breastmnist", "retinamnist"])
+@pytest.mark.slow
 def test_the_default_settings_learn_more_than_the_majority_class(dataset):
     # Train pressed without changing anything, on the whole bundled set: the product's default.
     at = open_page("pages/3_Train.py", dataset=dataset)
@@ -202,8 +203,8 @@ def test_the_default_settings_learn_more_than_the_majority_class(dataset):
 
 
 @pytest.fixture(scope="module")
-def trained_model(small_pneumonia) -> TrainedModel:
-    return TrainedModel.from_outcome(run(quick_config(), data=small_pneumonia))
+def trained_model(quick_run) -> TrainedModel:
+    return TrainedModel.from_outcome(quick_run())
 
 
 def test_explain_page_without_model_says_so():

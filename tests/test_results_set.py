@@ -149,6 +149,7 @@ def test_resuming_a_complete_set_runs_nothing(tiny_set, tmp_path, monkeypatch):
     assert record["runs"] == json.loads((tiny_set / "provenance.json").read_text())["runs"]
 
 
+@pytest.mark.slow
 def test_the_set_command_on_ray_records_its_workers_and_gives_the_same_tables(loaded, tmp_path):
     ray = pytest.importorskip("ray")
     out = tmp_path / "set"
@@ -444,6 +445,7 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.slow
 def test_the_page_opens_on_the_shipped_set(open_page, tiny_set, loaded):
     at = open_page(tiny_set)
     assert_clean(at)
@@ -501,6 +503,7 @@ def test_a_damaged_shipped_set_is_a_plain_error_on_the_page(open_page, tiny_set,
     assert "Run an experiment" in [s.value for s in at.subheader]  # this session's runs instead
 
 
+@pytest.mark.slow
 def test_the_markdown_report_for_the_readme_is_the_table_and_summary(tiny_set, loaded):
     done = subprocess.run(
         [sys.executable, "-m", "hqcnn.experiments.set_table", str(tiny_set)],

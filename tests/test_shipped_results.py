@@ -39,6 +39,7 @@ def test_the_shipped_set_is_complete_and_covers_every_study_and_bundled_dataset(
     assert all(d in DATASETS for d in shipped.datasets)
 
 
+@pytest.mark.slow
 def test_the_page_opens_on_the_shipped_set(shipped, monkeypatch):
     monkeypatch.delenv(ex.SHIPPED_ENV, raising=False)
     at = AppTest.from_file(APP, default_timeout=300)
