@@ -29,19 +29,26 @@ $HQCNN_DATA_DIR/folders/cache/ (default ~/.cache/hqcnn/medmnist/folders/cache/),
 folder's path and a fingerprint of its file names, sizes and modification times, so the second
 run loads at once and an edited folder is read anew; only pixels are cached, nothing of a DICOM
 file's header. Files that are not readable PNG, JPEG or DICOM images are skipped and counted, with
-their names (a file without an extension is looked at only if its first bytes say PNG, JPEG or
-DICOM); hidden files (.DS_Store, __MACOSX, …) are ignored silently.
+their names for a folder given on the command line (a file without an extension is looked at only
+if its first bytes say PNG, JPEG or DICOM); hidden files (.DS_Store, __MACOSX, …) are ignored
+silently.
 
-A .zip is unpacked by `extract_zip` into $HQCNN_DATA_DIR/folders/<first 16 hex digits of its
-SHA-256>/, so the same archive is the same dataset; its key is "upload:<those 16 digits>"
-(`is_upload_key`), which every function taking a dataset key accepts, and which never shows a
-path of the server (nor does any message about an upload). Every member name is checked (no
-absolute paths, no "..", no links, no encryption) and the sizes are checked against the limits
-below before anything is written; nothing is unpacked with extractall. The app calls `add_upload`,
-which also reads the images and keeps nothing of an archive that is no dataset.
+A .zip is taken in by `extract_zip`: its layout is read from the member names, every image is
+decoded once in memory and only its picture is stored (a metadata-free PNG of at most STORE_SIZE
+pixels; no DICOM header, file name or original file) under $HQCNN_DATA_DIR/folders/<first 16 hex
+digits of its SHA-256>/, with class folders named by `privacy.class_names` (names that look like
+personal data become "class N") and a title from `privacy.safe_title`. Its key is "upload:<those
+16 digits>" (`is_upload_key`), which every function taking a dataset key accepts, and which never
+shows a path of the server (nor does any message about an upload, nor any name from it: skipped
+files are counted by extension). Every member name is checked (no absolute paths, no "..", no
+links, no encryption) and the sizes are checked against the limits below before anything is
+written. The app calls `add_upload`, which also reads the images and keeps nothing of an archive
+that is no dataset, and `claim_upload`, which removes it when the session has ended.
 
-Uploads and their caches share a bounded store (upload_store): at most $HQCNN_UPLOAD_STORE_GB
-(default 4) GB, the least recently used uploads removed first; loading a removed upload says so.
+Uploads and their caches share a bounded store (upload_store), readable by the server's user alone
+(files 0600, folders 0700): at most $HQCNN_UPLOAD_STORE_GB (default 4) GB, the least recently
+used uploads removed first, and none kept longer than $HQCNN_UPLOAD_HOURS (default 8) hours
+unused; loading a removed upload says so.
 
 hqcnn.data reads these datasets through SOURCE, their entry in its table of dataset sources; this
 package needs nothing of hqcnn.data (the shared types are in hqcnn.datasets_base).
