@@ -20,9 +20,9 @@ from typing import Any
 from hqcnn import determinism
 from hqcnn.errors import ConfigError, HQCNNError
 from hqcnn.experiments import executors
-from hqcnn.experiments.presets import MODEL_FLAGS, PRESETS, ExperimentConfig, Preset
+from hqcnn.experiments.presets import PRESETS, ExperimentConfig, Preset
 from hqcnn.experiments.registry import Task, get_study
-from hqcnn.experiments.results import ExperimentResult, _now, library_versions, table_of
+from hqcnn.experiments.results import ExperimentResult, _now, library_versions, reproduce_command, table_of
 from hqcnn.experiments.tasks import Stopped, plain
 
 Progress = Callable[[float, int, str], None]  # (tasks done, tasks in all, message)
@@ -107,22 +107,6 @@ def _contract(config: ExperimentConfig, executor: str) -> dict[str, Any]:
     else:
         threads = torch.get_num_threads()
     return {**determinism.record(), "threads": threads}
-
-
-def _command(name: str, config: ExperimentConfig, preset: Preset) -> str:
-    from hqcnn.cli_options import config_to_args
-
-    parts = ["python -m hqcnn experiment", name, "--preset", preset.name, "--dataset", config.dataset]
-    if config.seeds is not None:
-        parts += ["--seeds", str(config.seeds)]
-    parts += ["--seed", str(config.base_seed)]
-    try:
-        parts += config_to_args(config.model, names=MODEL_FLAGS)
-    except ValueError:  # e.g. other backbone widths, which the command line does not set
-        parts.append("  # custom model: see 'config' in results.json")
-    if preset.name not in PRESETS or PRESETS[preset.name] != preset:
-        parts.append("  # custom preset: see 'preset' in results.json")
-    return " ".join(parts)
 
 
 def finished_run(folder: str | Path, name: str, config: ExperimentConfig, preset: Preset) -> ExperimentResult | None:
@@ -226,7 +210,7 @@ def run_study(
         stopped=stopped,
         versions=library_versions(),
         compute=compute,
-        command=_command(name, config, preset),
+        command=reproduce_command(name, config, preset),
         executor={"executor": executor, "workers": workers, "tasks": len(tasks), "resumed": base},
     )
     result.notes = study.notes(result) if len(result.table) else []
