@@ -412,8 +412,8 @@ def _parse_meta(raw: Any, config: RunConfig) -> ModelMeta:
     return ModelMeta(dataset, tuple(names), channels, size, mean, std)
 
 
-# metrics.json, as `train.RunOutcome.metrics_json` writes it. Every entry may be absent (a file
-# may hold only some results); an entry that is there is checked, and any other entry is refused.
+# metrics.json, as `train.RunOutcome.metrics_json` writes it. Each top-level entry may be absent (a
+# file may hold only some results); an entry that is there is checked, and any other entry is refused.
 _CI = schema.optional(schema.list_of(schema.PROBABILITY, 2, 2))  # a 95% interval; null where undefined
 _MAX_CURVE = 200_000  # points of a ROC curve: at most one more than the test images
 _CURVE = schema.fields(
@@ -425,14 +425,17 @@ _CURVE = schema.fields(
     }
 )
 _PER_CLASS = schema.list_of(schema.PROBABILITY, MAX_CLASSES)
+# "test" is all of `metrics.classification_metrics` (the Train page reads every entry), or absent.
 _TEST = schema.fields(
-    {},
     {
         **dict.fromkeys(
             ("accuracy", "precision", "recall", "specificity", "f1", "majority_accuracy"), schema.PROBABILITY
         ),
         "auc": schema.optional(schema.PROBABILITY),
         "confusion": schema.list_of(schema.list_of(schema.count(), MAX_CLASSES), MAX_CLASSES),
+        "n": schema.count(),
+    },
+    {
         "roc": schema.optional(
             schema.one_of(
                 _CURVE,
@@ -441,7 +444,6 @@ _TEST = schema.fields(
             )
         ),
         "positive": schema.optional(schema.number(0, 1, integer=True)),
-        "n": schema.count(),
         "per_class": schema.fields(
             {"precision": _PER_CLASS, "recall": _PER_CLASS, "support": schema.list_of(schema.count(), MAX_CLASSES)}
         ),
@@ -451,7 +453,7 @@ _BINS = 100  # reliability bins (calibration.reliability uses 10)
 _CALIBRATED = schema.fields(
     {
         "ece": schema.PROBABILITY,
-        "ece_ci": _CI,
+        "ece_ci": schema.list_of(schema.PROBABILITY, 2, 2),
         "brier": schema.number(0.0, 2.0),
         "nll": schema.number(0.0, 1e3),
         "reliability": schema.fields(
