@@ -8,7 +8,6 @@ from ui.common import class_counts, ensure_dataset, user_errors
 from ui.sidebar import add_user_dataset
 from ui.sidebar import render as render_sidebar
 from ui.uploads import file_uploader
-from ui.uploads import file_uploader
 
 st.set_page_config(page_title="Data · HQCNN Explorer", page_icon="🩻", layout="wide")
 st.title("Data")

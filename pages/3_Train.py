@@ -27,7 +27,6 @@ from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.training import HYBRID, TWIN, TrainedModel, TrainingJob  # noqa: E402
 from ui.uploads import file_uploader  # noqa: E402
-from ui.uploads import file_uploader  # noqa: E402
 
 JOB_KEY, MODELS_KEY, CURVES_KEY = "job", "models", "curves"  # curves: the figure of the last training
 TEST_PROBS_KEY = "_test_probabilities"  # model key → its calibrated test-split probabilities and labels

@@ -33,7 +33,6 @@ from hqcnn.posthoc import PostHoc  # noqa: E402
 from hqcnn.posthoc import answer as read_answer  # noqa: E402
 from ui.training import HYBRID, TWIN  # noqa: E402
 from ui.uploads import file_uploader  # noqa: E402
-from ui.uploads import file_uploader  # noqa: E402
 
 BY_INDEX, BY_CLASS, WRONG, UPLOAD = (
     "test image by index",

@@ -22,7 +22,6 @@ from ui.jobs import SCHEDULER, current_owner  # noqa: E402
 from ui.shipped_view import SHIPPED, choose_view, render_shipped  # noqa: E402
 from ui.sidebar import require_session_dataset  # noqa: E402
 from ui.uploads import file_uploader  # noqa: E402
-from ui.uploads import file_uploader  # noqa: E402
 
 RESULTS_KEY = "experiment_results"  # {experiment name: ExperimentResult} shown on this page
 JOB_KEY = "experiment_job"
