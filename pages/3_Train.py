@@ -206,7 +206,7 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
         st.warning(md(hybrid.metrics["stop_reason"], limit=500))
     if warning := advice.after_training(test, hybrid.meta.label_names):
         st.warning(md(warning, limit=1000), icon="⚠️")
-    st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']} test images)")
+    st.subheader(f"Test results on {md(dataset_title(hybrid.meta.dataset))} ({test['n']:,} test images)")
     reference = resnet18(hybrid.meta.dataset)
     cols = st.columns(6)
     positive = test.get("positive")
@@ -226,7 +226,7 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
             if reference
             else "No published MedMNIST reference for this dataset. "
         )
-        + f"This model: {hybrid.metrics['params']['total']:,} parameters, "
+        + (f"This model: {hybrid.metrics['params']['total']:,} parameters, " if "params" in hybrid.metrics else "")
         + f"{hybrid.metrics.get('seconds_per_epoch', 0):.2f} s per epoch; kept "
         + md(hybrid.metrics.get("kept", f"epoch {hybrid.metrics.get('best_epoch', '?')}"))
         + "."
@@ -242,8 +242,9 @@ def show_results(models: dict[str, TrainedModel], hybrid: TrainedModel) -> None:
     if TWIN in models:
         twin = models[TWIN]
         st.caption(
-            f"Classical twin: {twin.metrics['params']['total']:,} parameters, "
-            f"{twin.metrics.get('seconds_per_epoch', 0):.2f} s per epoch. One seed only: differences of a few "
+            "Classical twin: "
+            + (f"{twin.metrics['params']['total']:,} parameters, " if "params" in twin.metrics else "")
+            + f"{twin.metrics.get('seconds_per_epoch', 0):.2f} s per epoch. One seed only: differences of a few "
             "points can be chance; the Experiments page repeats runs over seeds."
         )
         if warning := advice.after_training(twin.metrics["test"], twin.meta.label_names):

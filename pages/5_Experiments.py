@@ -195,7 +195,7 @@ with st.expander("Load saved results", expanded=not _results()):
                     _show(result)
     else:
         st.caption("No results are published with this app yet. Run an experiment above or upload a results.json.")
-    uploaded = file_uploader("…or upload a results.json", type=["json"], key="exp_upload", max_mb=20)
+    uploaded = file_uploader("…or upload a results.json", type=["json"], key="exp_upload", max_mb=5)
     if uploaded is not None and st.session_state.get("_exp_uploaded") != uploaded.file_id:
         st.session_state["_exp_uploaded"] = uploaded.file_id  # handled once, even if it fails
         with user_errors(stop=False):
