@@ -168,8 +168,13 @@ def describe(recorded: Mapping[str, Any]) -> str:
 
 def summary(recorded: Mapping[str, Any] | None) -> str:
     """One line for a user: under which contract a run was made and whether it re-runs exactly here."""
+    if not isinstance(recorded, Mapping) or not recorded:
+        return (
+            "Made before runs recorded their kernels and threads: a re-run here gives statistically, not exactly, "
+            "the same numbers."
+        )
     diffs = differences(recorded)
-    if not diffs and recorded and recorded.get("kernels") == PINNED:
+    if not diffs and recorded.get("kernels") == PINNED:
         return "Made under the pinned kernels (1 thread, AVX2, MKL compatible path): it re-runs exactly here."
     if not diffs:
         return "Made with this machine's native kernels: it re-runs exactly here, on this kind of CPU."

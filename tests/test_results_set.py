@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from hqcnn import determinism
 from hqcnn import experiments as ex
 from hqcnn.__main__ import main
 from hqcnn.errors import HQCNNError
@@ -103,6 +104,27 @@ def test_the_provenance_says_how_the_set_was_made(tiny_set):
     assert record["wall_seconds"] >= sum(r["seconds"] for r in runs) * 0.99
     assert record["skipped"] == [{"study": SKIPPED, "dataset": d, "reason": REASON} for d in DATASETS]
     assert len(record["sessions"]) == 1 and record["sessions"][0]["git"] == git
+    # The determinism contract it computed under: the pinned kernels and one thread, the same in every run.
+    compute = record["compute"]
+    assert compute["kernels"] == "pinned" and compute["threads"] == 1 and compute["mkldnn"] is False
+    assert determinism.holds(compute), determinism.differences(compute)
+    for run in runs:
+        saved = json.loads((tiny_set / run["folder"] / "results.json").read_text())
+        assert saved["compute"] == compute
+
+
+def test_a_set_refuses_to_resume_under_other_kernels(tiny_set, tmp_path, monkeypatch):
+    """A set's runs must share one contract: another thread count or kernel mode is refused."""
+    copy = tmp_path / "set"
+    shutil.copytree(tiny_set, copy)
+    record = json.loads((copy / "provenance.json").read_text())
+    record["compute"]["threads"] = 2
+    (copy / "provenance.json").write_text(json.dumps(record))
+    first = record["runs"][0]
+    result = ex.ExperimentResult.load(copy / first["folder"])
+    kept = provenance.SetRecord(copy, record["settings"], command="c", executor={}, resume=True)
+    with pytest.raises(HQCNNError, match="other kernel settings"):
+        kept.add(first["study"], first["dataset"], copy / first["folder"], 1.0, result)
 
 
 def test_git_state_outside_a_checkout_or_without_git_is_unknown(tmp_path, monkeypatch):
@@ -461,6 +483,8 @@ def test_the_page_opens_on_the_shipped_set(open_page, tiny_set, loaded):
     assert plain_text(table.iloc[0]["BreastMNIST"]).startswith(f"**{rows[0].cells['breastmnist'].status}**")
     assert any("correction is per dataset" in c.value for c in at.caption)
     assert any(REASON[:20] in plain_text(c.value) for c in at.caption)  # the skipped study, with its reason
+    # Made here under the pinned kernels: the page says that it re-runs exactly.
+    assert any("it re-runs exactly here" in plain_text(c.value) for c in at.caption)
     # The selected dataset's studies, with every figure.
     first = loaded.results["pneumoniamnist"]
     assert len(at.get("plotly_chart")) == sum(len(ex.figures(r)) for r in first.values())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from hqcnn import determinism
 from hqcnn import experiments as ex
 from hqcnn.experiments import results_set, set_table
 from hqcnn.experiments.provenance import PROVENANCE_FILE
@@ -62,6 +63,7 @@ def render_shipped() -> bool:
         return False
     st.subheader("Shipped results")
     st.markdown(f"**{md(results_set.label(loaded), limit=400)}**")
+    st.caption(md(determinism.summary(loaded.provenance.get("compute")), limit=600))
     st.markdown("\n".join(f"- {md(sentence, limit=1000)}" for sentence in summary))
     if loaded.skipped:
         skipped = "; ".join(f"{s.get('study')} on {s.get('dataset')}: {s.get('reason')}" for s in loaded.skipped)

@@ -313,6 +313,9 @@ def markdown_report(results_set: Any) -> str:
 if __name__ == "__main__":
     import sys
 
+    from hqcnn import determinism
     from hqcnn.experiments.results_set import load_set
 
-    print(markdown_report(load_set(sys.argv[1] if len(sys.argv) > 1 else None)), end="")
+    loaded = load_set(sys.argv[1] if len(sys.argv) > 1 else None)
+    print(determinism.summary(loaded.provenance.get("compute")), file=sys.stderr)  # about this machine: not for README
+    print(markdown_report(loaded), end="")
