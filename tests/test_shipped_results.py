@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from hqcnn import determinism
 from hqcnn import experiments as ex
 from hqcnn.data import DATASETS
-from hqcnn.experiments import results_set, tasks
+from hqcnn.experiments import results_set, set_table, tasks
 from tests.test_results_set import assert_task_reproduces
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -56,6 +56,17 @@ def test_the_page_opens_on_the_shipped_set(shipped, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.radio(key="exp_view").value == "Shipped results"
     assert len(at.table[0].value.columns) == 1 + len(BUNDLED)
+
+
+def test_the_readme_quotes_the_shipped_set(shipped, tmp_path):
+    """README's measured Table 2 and summary are the set's, as set_table prints them (never stale)."""
+    readme = (Path(APP).parent / "README.md").read_text(encoding="utf-8")
+    report = set_table.markdown_report(shipped)
+    assert set_table.readme_block(readme) == report, "run: python -m hqcnn.experiments.set_table --readme README.md"
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(report, "stale numbers\n"), encoding="utf-8")
+    set_table.write_readme(copy, report)
+    assert copy.read_text(encoding="utf-8") == readme
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hqcnn.experiments import claims
@@ -310,12 +311,47 @@ def markdown_report(results_set: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+README_BEGIN = "<!-- shipped-set:begin"
+README_END = "<!-- shipped-set:end -->"
+
+
+def readme_block(text: str) -> str:
+    """The report between README's shipped-set markers (the line of each marker excluded)."""
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError("no shipped-set block in this README")
+    return text[text.index("\n", start) + 1 : end]
+
+
+def write_readme(path: str | Path, report: str) -> None:
+    """Replace README's shipped-set block by `report`, so that its numbers are the set's."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    old = readme_block(text)
+    start = text.index(old, text.find(README_BEGIN))
+    path.write_text(text[:start] + report + text[start + len(old) :], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hqcnn.experiments.set_table [SET] [--readme README.md]`: print the report, or write it into README."""
+    import argparse
     import sys
 
     from hqcnn import determinism
     from hqcnn.experiments.results_set import load_set
 
-    loaded = load_set(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(prog="python -m hqcnn.experiments.set_table", description=markdown_report.__doc__)
+    parser.add_argument("set", nargs="?", help="the set's folder (default: the shipped set)")
+    parser.add_argument("--readme", help="write the report between this README's shipped-set markers")
+    args = parser.parse_args(argv)
+    loaded = load_set(args.set)
     print(determinism.summary(loaded.provenance.get("compute")), file=sys.stderr)  # about this machine: not for README
-    print(markdown_report(loaded), end="")
+    if args.readme:
+        write_readme(args.readme, markdown_report(loaded))
+    else:
+        print(markdown_report(loaded), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
