@@ -109,6 +109,7 @@ def test_classical_twin_from_cli(tmp_path):
     assert metrics["params"]["quantum"] == 0 and metrics["params"]["classical_middle"] == 16
 
 
+@pytest.mark.slow
 def test_datasets_lists_states():
     done = _cli("datasets")
     assert done.returncode == 0

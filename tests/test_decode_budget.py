@@ -278,6 +278,7 @@ def test_an_answer_with_unexpected_facts_is_refused():
         decode_worker._facts(dict.fromkeys(decode_worker._FACT_TYPES, 1))
 
 
+@pytest.mark.slow
 def test_an_upload_is_decoded_once_and_the_cache_is_bounded(monkeypatch):
     calls = []
     real = decode_worker.model_input

@@ -427,6 +427,7 @@ def _read_any(data: bytes) -> None:
     assert_private(repr(image))
 
 
+@pytest.mark.slow
 def test_every_truncation_and_many_bit_flips_end_in_an_image_error(caplog):
     caplog.set_level(logging.DEBUG)
     rng = np.random.default_rng(1)
@@ -653,6 +654,7 @@ def prediction(at: AppTest) -> str:
     return caption
 
 
+@pytest.mark.slow
 def test_explain_page_shows_dicom_facts_and_no_patient_details(hybrid, caplog):
     caplog.set_level(logging.DEBUG)
     image = load_arrays("pneumoniamnist")["test"][0][3]

@@ -38,6 +38,7 @@ def test_ray_gives_the_local_table_bit_for_bit(local_cluster, name):
     assert two.executor["executor"] == "ray" and two.executor["workers"] == 2
 
 
+@pytest.mark.slow
 def test_stop_cancels_the_ray_tasks(local_cluster):
     stop = threading.Event()
     reports = []

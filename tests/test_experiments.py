@@ -85,6 +85,7 @@ def test_the_registry_lists_every_study_in_menu_order():
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_ROWS))
+@pytest.mark.slow
 def test_every_study_runs_end_to_end(results, name):
     result = results[name]
     table = result.table
@@ -111,6 +112,7 @@ def test_every_study_runs_end_to_end(results, name):
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_ROWS))
+@pytest.mark.slow
 def test_every_figure_follows_the_house_rules_and_shows_uncertainty(results, name):
     figures = ex.figures(results[name])
     assert figures
@@ -121,6 +123,7 @@ def test_every_figure_follows_the_house_rules_and_shows_uncertainty(results, nam
         assert has_band or has_bars, f"{fig.layout.title.text} shows no confidence band or error bar"
 
 
+@pytest.mark.slow
 def test_the_summary_matches_a_hand_computed_t_interval(results):
     table = results["low_data"].table
     entry = results["low_data"].summary.iloc[0]
@@ -130,6 +133,7 @@ def test_the_summary_matches_a_hand_computed_t_interval(results):
     assert entry["auc_ci_low"] == pytest.approx(max(low, 0.0)) and entry["auc_ci_high"] == pytest.approx(min(high, 1.0))
 
 
+@pytest.mark.slow
 def test_the_paired_comparison_pairs_by_seed(results):
     table = results["paired"].table
     comp = next(c for c in results["paired"].comparisons if c.metric == "accuracy")
@@ -142,6 +146,7 @@ def test_the_paired_comparison_pairs_by_seed(results):
     assert json.loads(json.dumps(comp.to_dict()))["t_p"] == comp.p
 
 
+@pytest.mark.slow
 def test_the_twin_is_parameter_matched(results):
     table = results["param_efficiency"].table
     params = table.pivot_table(index=["condition", "seed"], columns="model", values="params")
@@ -149,6 +154,7 @@ def test_the_twin_is_parameter_matched(results):
     assert set(table["channels"]) == {"8-16", "4-8"}
 
 
+@pytest.mark.slow
 def test_low_data_subsets_differ_by_seed_and_are_shared_by_the_models(results):
     table = results["low_data"].table
     small = table[table["train_per_class"] == 5]
@@ -156,6 +162,7 @@ def test_low_data_subsets_differ_by_seed_and_are_shared_by_the_models(results):
     assert set(table["condition"]) == {"5 per class", "20 per class"}
 
 
+@pytest.mark.slow
 def test_input_noise_uses_the_same_noisy_images_for_both_models(results):
     table = results["input_noise"].table
     clean = ex.table.select(table, level=0.0)
@@ -176,6 +183,7 @@ def test_noisy_inputs_stay_in_pixel_range():
         assert not torch.allclose(x, data.x_test)
 
 
+@pytest.mark.slow
 def test_hardware_rows_show_exact_equals_model(results):
     table = results["hardware_noise"].table
     assert hardware_noise.exact_matches_model(table) is True
@@ -185,6 +193,7 @@ def test_hardware_rows_show_exact_equals_model(results):
     assert {(c.extra["p"], c.extra["shots"]) for c in noisy} == {(0.05, "exact"), (0.0, "100 shots"), (0.05, "100 shots")}
 
 
+@pytest.mark.slow
 def test_device_rows_carry_the_transpiled_circuit_and_feed_the_hardware_claim(results):
     result = results["device_noise"]
     table = result.table
@@ -210,6 +219,7 @@ def test_device_rows_carry_the_transpiled_circuit_and_feed_the_hardware_claim(re
     assert alone["status"] != ex.NOT_MEASURED and "Quantum hardware" not in alone["source"]
 
 
+@pytest.mark.slow
 def test_same_preset_and_seed_give_the_same_table(results):
     again = ex.run_study("paired", CONFIG, TINY)
     pd.testing.assert_frame_equal(ex.without_timing(again.table), ex.without_timing(results["paired"].table))
@@ -218,6 +228,7 @@ def test_same_preset_and_seed_give_the_same_table(results):
     assert not ex.without_timing(shifted.table).equals(ex.without_timing(results["paired"].table))
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip(results, tmp_path):
     for name, result in results.items():
         folder = result.save(tmp_path / name)
@@ -301,6 +312,7 @@ def test_stop_during_a_run_keeps_only_finished_trainings():
     assert 3 <= len(result.table) < EXPECTED_ROWS["param_efficiency"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(results, tmp_path):
     folder = tmp_path / "run"
     stop, callback = _stop_after(2)
@@ -342,6 +354,7 @@ def test_adding_a_study_is_one_class():
         ex.STUDIES.pop("tiny_check")
 
 
+@pytest.mark.slow
 def test_table2_before_and_after_measuring(results):
     empty = ex.table2({})
     assert [row["claim"] for row in empty][:7] == [
@@ -409,6 +422,7 @@ def test_summary_intervals_stay_within_0_and_1():
     assert entry["accuracy_ci_high"] == 1.0 and entry["accuracy_ci_low"] < entry["accuracy_mean"]
 
 
+@pytest.mark.slow
 def test_feature_claim_prefers_the_paired_comparison(results):
     both = ex.table2({"paired": results["paired"], "ablations": results["ablations"]})[0]
     paired_only = ex.table2({"paired": results["paired"]})[0]
@@ -421,6 +435,7 @@ def test_feature_claim_prefers_the_paired_comparison(results):
     assert [c.tag for c in results["ablations"].comparisons] == ["no_circuit", "depth_2", "twin"]
 
 
+@pytest.mark.slow
 def test_summary_table_is_readable(results):
     table = ex.summary_table(results["low_data"])
     assert table.iloc[0]["model"] == ex.HYBRID and "(95% CI" in table.iloc[0]["accuracy (95% CI)"]
@@ -503,6 +518,7 @@ def test_fisher_criterion_and_probe_match_hand_computations():
     assert linear_probe_accuracy(x, y, x, 1 - y) == 0.0
 
 
+@pytest.mark.slow
 def test_the_representation_study_feeds_the_feature_claim(results):
     table = results["representation"].table
     assert table["probe_accuracy"].between(0, 1).all() and (table["fisher"] > 0).all()
@@ -530,6 +546,7 @@ def test_deletion_and_insertion_areas_match_a_hand_computation():
     assert wrong_deletion > deletion  # the right order removes the evidence sooner
 
 
+@pytest.mark.slow
 def test_the_interpretability_study_randomises_only_the_middle_layer(results):
     from hqcnn.experiments.studies.interpretability import randomised_middle
     from hqcnn.train import run as train

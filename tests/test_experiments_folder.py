@@ -11,6 +11,7 @@ from tests.test_experiments import EXPECTED_ROWS, TINY
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_every_study_runs_on_an_own_folder_from_the_command_line(folder_cache, tmp_path, monkeypatch, capsys):
     from hqcnn.__main__ import main
 
@@ -33,3 +34,19 @@ def test_every_study_runs_on_an_own_folder_from_the_command_line(folder_cache, t
     results = {name: ex.ExperimentResult.load(out / f"{name}-quick-my_ultrasound") for name in ex.STUDIES}
     rows = ex.table2(results)
     assert all(row["status"] != NOT_MEASURED and str(folder) in row["source"] for row in rows), rows
+
+
+def test_one_study_runs_on_an_own_folder_from_the_command_line(folder_cache, tmp_path, monkeypatch, capsys):
+    # The quick tier's share of the test above: the smallest study, the same path through the command line.
+    from hqcnn.__main__ import main
+
+    folder = export_example("breastmnist", 24, tmp_path / "my_ultrasound")
+    monkeypatch.setitem(ex.PRESETS, "quick", TINY)
+    out = tmp_path / "runs"
+    args = ["experiment", "paired", "--dataset", str(folder), "--qubits", "3", "--depth", "1", "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    result = ex.ExperimentResult.load(out)  # one study: the folder is its run folder
+    assert result.dataset == str(folder) and set(result.table["dataset"]) == {str(folder)}
+    assert len(result.table) == EXPECTED_ROWS["paired"]
+    assert result.table["accuracy"].between(0, 1).all() and result.comparisons
+    assert f"{ex.STUDIES['paired'].title} on {folder}" in capsys.readouterr().out

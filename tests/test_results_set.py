@@ -74,6 +74,7 @@ def plain_text(markdown: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_set_command_writes_a_run_folder_per_study_and_dataset(tiny_set):
     ran = [n for n in ex.STUDIES if n != SKIPPED]
     expected = {f"{n}-quick-{d}" for n in ran for d in DATASETS}
@@ -84,6 +85,7 @@ def test_the_set_command_writes_a_run_folder_per_study_and_dataset(tiny_set):
         assert files == {"results.json", "results.csv", "summary.csv"}
 
 
+@pytest.mark.slow
 def test_the_provenance_says_how_the_set_was_made(tiny_set):
     record = json.loads((tiny_set / "provenance.json").read_text())
     assert record["format"] == provenance.FORMAT and record["complete"] is True
@@ -113,6 +115,7 @@ def test_the_provenance_says_how_the_set_was_made(tiny_set):
         assert saved["compute"] == compute
 
 
+@pytest.mark.slow
 def test_a_set_refuses_to_resume_under_other_kernels(tiny_set, tmp_path, monkeypatch):
     """A set's runs must share one contract: another thread count or kernel mode is refused."""
     copy = tmp_path / "set"
@@ -150,6 +153,7 @@ def test_datasets_and_dataset_are_checked_before_anything_runs(tmp_path, capsys)
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_set_is_not_overwritten_or_resumed_with_other_settings(tiny_set, tmp_path, capsys):
     copy = tmp_path / "set"
     shutil.copytree(tiny_set, copy)
@@ -159,6 +163,7 @@ def test_a_set_is_not_overwritten_or_resumed_with_other_settings(tiny_set, tmp_p
     assert status == 2 and "other settings" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resuming_a_complete_set_runs_nothing(tiny_set, tmp_path, monkeypatch):
     copy = tmp_path / "set"
     shutil.copytree(tiny_set, copy)
@@ -191,6 +196,7 @@ def test_the_set_command_on_ray_records_its_workers_and_gives_the_same_tables(lo
         )
 
 
+@pytest.mark.slow
 def test_resume_finishes_an_interrupted_set_without_rerunning_finished_tasks(loaded, tmp_path, monkeypatch, capsys):
     out = tmp_path / "set"
     real, calls, interrupt_at = tasks.run_task, [], [6]  # the second dataset's second training
@@ -237,6 +243,7 @@ def test_resume_finishes_an_interrupted_set_without_rerunning_finished_tasks(loa
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_set_loads_by_dataset_and_study(loaded, tiny_set):
     assert loaded.datasets == DATASETS
     for dataset in DATASETS:
@@ -250,6 +257,7 @@ def test_the_set_loads_by_dataset_and_study(loaded, tiny_set):
     assert (commit[:7] in label) if commit != "unknown" else ("an unknown commit" in label)
 
 
+@pytest.mark.slow
 def test_shipped_dir_follows_its_variable_and_stays_out_of_the_published_list(tiny_set, monkeypatch):
     monkeypatch.delenv(ex.SHIPPED_ENV, raising=False)
     assert ex.shipped_dir() == ex.results.ROOT / "results" / "shipped"
@@ -290,6 +298,7 @@ def _damage(folder: Path, how: str) -> Path:
     "how", ["no provenance", "provenance not JSON", "results not JSON", "missing run", "other study",
             "outside the set", "unfinished"],
 )  # fmt: skip
+@pytest.mark.slow
 def test_a_damaged_set_is_a_plain_error_naming_the_file(tiny_set, tmp_path, how):
     copy = tmp_path / "set"
     shutil.copytree(tiny_set, copy)
@@ -304,6 +313,7 @@ def test_a_damaged_set_is_a_plain_error_naming_the_file(tiny_set, tmp_path, how)
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_study_names_the_figure_of_each_claim_it_tests(loaded):
     for name, study in ex.STUDIES.items():
         assert set(study.claim_figures) == set(study.claims), name
@@ -312,6 +322,7 @@ def test_every_study_names_the_figure_of_each_claim_it_tests(loaded):
             assert set(result.study.claim_figures.values()) <= set(ex.figures(result)), name
 
 
+@pytest.mark.slow
 def test_table2_by_dataset_matches_table2_on_each_dataset(loaded):
     rows = ex.table2_by_dataset(loaded.results)
     assert [r.key for r in rows] == [c.key for c in ex.CLAIMS]
@@ -333,6 +344,7 @@ def test_table2_by_dataset_matches_table2_on_each_dataset(loaded):
     assert len(set_table.records(rows)) == len(ex.CLAIMS) * len(DATASETS)
 
 
+@pytest.mark.slow
 def test_the_holm_correction_is_per_dataset(loaded):
     """A dataset's column is the family: adding another dataset changes none of its p values."""
     both = ex.table2_by_dataset(loaded.results)
@@ -367,6 +379,7 @@ def _counted_sentences(loaded, rows) -> list[str]:
     return summary
 
 
+@pytest.mark.slow
 def test_the_plain_summary_counts_what_the_table_says(loaded):
     rows = ex.table2_by_dataset(loaded.results)
     summary = _counted_sentences(loaded, rows)
@@ -422,6 +435,7 @@ def test_the_plain_summary_says_support_and_contradiction_as_counted():
 
 
 @pytest.mark.parametrize(("dataset", "study", "index"), [("breastmnist", "input_noise", 1), ("pneumoniamnist", "paired", 2)])
+@pytest.mark.slow
 def test_one_task_of_the_set_rerun_gives_the_same_rows(loaded, dataset, study, index):
     assert_task_reproduces(loaded.results[dataset][study], index)
 
@@ -517,6 +531,7 @@ def test_without_a_shipped_set_the_page_says_so_and_works_as_before(open_page, t
     assert "Run an experiment" in [s.value for s in at.subheader]
 
 
+@pytest.mark.slow
 def test_a_damaged_shipped_set_is_a_plain_error_on_the_page(open_page, tiny_set, tmp_path):
     copy = tmp_path / "set"
     shutil.copytree(tiny_set, copy)

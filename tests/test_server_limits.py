@@ -149,6 +149,7 @@ def test_the_client_is_the_connection_unless_a_proxy_header_is_configured(monkey
 # --- a job's cost ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_train_page_refuses_a_job_too_long_for_the_server_and_says_what_to_lower(monkeypatch):
     monkeypatch.delenv(jobs.MAX_MINUTES_ENV, raising=False)
     at = open_page("pages/3_Train.py", recipe=False, epochs=100, image_size=128, n_qubits=8, depth=8, n_features=16)
@@ -199,6 +200,7 @@ ESCAPES = (
 )
 
 
+@pytest.mark.slow
 def test_predict_prints_class_names_without_terminal_controls(tmp_path):
     names = ("normal" + "".join(ESCAPES), "pneumonia\x1b[8m hidden")
     config = RunConfig(data=DataConfig(dataset="pneumoniamnist"), model=ModelConfig())
@@ -223,6 +225,7 @@ def test_predict_prints_class_names_without_terminal_controls(tmp_path):
 # --- Ray -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_embedded_ray_cluster_listens_on_loopback_only_and_its_files_are_the_users(tmp_path):
     """start_ray in a fresh process (Ray reads its settings when imported); its listening sockets
     are read from /proc by psutil, the files' modes from the file system."""

@@ -58,6 +58,7 @@ def test_the_page_opens_on_the_shipped_set(shipped, monkeypatch):
     assert len(at.table[0].value.columns) == 1 + len(BUNDLED)
 
 
+@pytest.mark.slow
 def test_the_readme_quotes_the_shipped_set(shipped, tmp_path):
     """README's measured Table 2 and summary are the set's, as set_table prints them (never stale)."""
     readme = (Path(APP).parent / "README.md").read_text(encoding="utf-8")

@@ -52,6 +52,7 @@ def shown(at: AppTest, tab: int) -> dict[str, str]:
     return {m.label: m.value for m in at.tabs[tab].get("metric")}
 
 
+@pytest.mark.slow
 def test_threshold_moves_the_operating_point_and_goes_with_the_model(models):
     hybrid = models[HYBRID]
     at = open_train(models)
