@@ -3,6 +3,10 @@
 The browser is Debian's Chromium (/usr/bin/chromium), driven by Playwright; no browser is
 downloaded. Without it the tests are skipped on a developer's machine and fail on CI (where the
 CI script installs it). Run with `python -m pytest -q tests/e2e`.
+
+Every test here is marked `e2e`. The tests wait for the app's own signals (the script state on
+the app root, a named element) with limits generous enough for a 2-core machine that something
+else keeps busy, and never sleep a fixed time.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-SERVER_START_S = 90  # cold start: imports, first script run on a shared 2-core machine
+SERVER_START_S = 180  # cold start: imports, first script run on a shared 2-core machine
+# How long any wait for the page may take (a script run, an element, a navigation): a page that
+# opens in 3 s on an idle machine has taken over 30 s while other processes kept both cores busy.
+LOAD_TIMEOUT_MS = 180_000
 LOG_TAIL_LINES = 60
 
 _server_log: Path | None = None
@@ -46,6 +53,14 @@ def _log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
         return "(no server log)"
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:]) or "(server log is empty)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder `e2e`, so that `-m "not e2e"` leaves out the browser."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,7 +110,10 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--server.fileWatcherType",
         "none",  # others edit the tree while tests run: no reloads mid-test
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Every browser of these tests connects from 127.0.0.1, one computer to the server, whose limit of
+    # jobs per computer would refuse the reload loop's sessions; that limit has its own server in
+    # test_server_limits.py.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HQCNN_JOBS_PER_CLIENT": "8"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     _server_pid = process.pid
@@ -151,7 +169,9 @@ def browser() -> Iterator[object]:
         pytest.skip(message)
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=LOAD_TIMEOUT_MS
+        )
         try:
             yield browser
         finally:
@@ -165,7 +185,7 @@ def page(browser, app_url: str) -> Iterator[object]:
     Uncaught JavaScript errors are collected in `page.js_errors`; the tests assert there are none.
     """
     context = browser.new_context(viewport=VIEWPORT, base_url=app_url, reduced_motion="reduce")
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
     page = context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda error: page.js_errors.append(str(error)))

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hqcnn.data import load_arrays
 from tests.e2e.test_browser import (
@@ -26,8 +25,6 @@ from tests.e2e.test_browser import (
     wait_idle,
 )
 from tests.test_dicom import SECRETS, dicom_file
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_dicom_upload_is_explained_without_patient_details(page, tmp_path: Path, artifacts: Path) -> None:
@@ -61,9 +58,9 @@ def test_a_dicom_upload_is_explained_without_patient_details(page, tmp_path: Pat
     page.get_by_text("PNG, JPEG or DICOM image").first.wait_for()
 
     page.locator(".st-key-explain_upload input[type='file']").set_input_files(str(scan))
-    page.get_by_text(re.compile(r"^Predicted: ")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^Predicted: ")).wait_for()
     facts = page.get_by_text(re.compile(r"^DICOM · modality DX · 28 × 28 pixels \(rows × columns\) · 12-bit"))
-    facts.wait_for(timeout=30_000)
+    facts.wait_for()
     wait_idle(page)
     assert "This file has 2 frames; the first is shown." in facts.inner_text()
     page.get_by_text(re.compile(r"patient details are never shown or stored")).wait_for()
