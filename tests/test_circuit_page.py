@@ -105,6 +105,7 @@ def page_text(at: AppTest) -> str:
 
 @pytest.mark.parametrize("entangler", ENTANGLERS)
 @pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.slow
 def test_words_follow_the_entangler_and_encoding(entangler, encoding):
     at = open_circuit(n_qubits=4, depth=2, n_features=9, entangler=entangler, encoding=encoding)
     text = page_text(at)
@@ -152,6 +153,7 @@ def test_largest_setting_shows_the_whole_text_form_and_one_diagram():
     assert "192 encoding rotations in all" in stages
 
 
+@pytest.mark.slow
 def test_page_counts_are_the_formula():
     at = open_circuit(n_qubits=5, depth=3, n_features=11, dataset="retinamnist")
     table = at.table[0].value

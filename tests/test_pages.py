@@ -92,6 +92,7 @@ def test_circuit_page_draws_and_offers_downloads():
     assert len(at.get("download_button")) == 3
 
 
+@pytest.mark.slow
 def test_settings_survive_page_switches():
     at = open_page("pages/2_Circuit.py")
     at.sidebar.slider(key="w_n_qubits").set_value(5).run()
