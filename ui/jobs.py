@@ -410,7 +410,8 @@ class Scheduler:
                     raise HQCNNError(
                         f"Another tab or window of this browser (or another computer at the same address) already "
                         f"has {same_client} training(s) or experiment(s) running or waiting; this server allows "
-                        f"{limit} per computer. Wait for it to finish, or press Stop in that tab first."
+                        f"{limit} per computer. Wait for it to finish, or press Stop in that tab first. (A tab that was "
+                        f"just closed or reloaded frees its place within about {OWNER_GONE_S + 2:.0f} seconds.)"
                     )
             self._queue.append(job)
             self._ensure_watchdog()
