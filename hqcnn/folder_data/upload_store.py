@@ -63,38 +63,33 @@ _warned: set[object] = set()
 _pins: dict[str, int] = {}  # digest -> readers in this process (added or being read): not removed
 
 
-def limit_bytes() -> int:
-    """The store's limit in bytes: $HQCNN_UPLOAD_STORE_GB gigabytes (2**30 bytes; a positive number,
-    e.g. "0.5"), or DEFAULT_LIMIT_GB. An invalid value is logged once as a warning and the default used."""
-    raw = os.environ.get(ENV_LIMIT, "").strip()
+def _positive_setting(name: str, default: float, unit: str, short: str) -> float:
+    """The positive number in environment variable `name`, else `default`; an invalid value is logged
+    once as a warning (in `unit`s, the default written with `short`) and the default used."""
+    raw = os.environ.get(name, "").strip()
     if raw:
         try:
             value = float(raw)
         except ValueError:
             value = math.nan
         if math.isfinite(value) and value > 0:
-            return max(1, int(value * 2**30))
-        if raw not in _warned:
-            _warned.add(raw)
-            log.warning("%s=%r is not a positive number of gigabytes; using %g GB.", ENV_LIMIT, raw, DEFAULT_LIMIT_GB)
-    return int(DEFAULT_LIMIT_GB * 2**30)
+            return value
+        if (name, raw) not in _warned:
+            _warned.add((name, raw))
+            log.warning("%s=%r is not a positive number of %s; using %g %s.", name, raw, unit, default, short)
+    return default
+
+
+def limit_bytes() -> int:
+    """The store's limit in bytes: $HQCNN_UPLOAD_STORE_GB gigabytes (2**30 bytes; a positive number,
+    e.g. "0.5"), or DEFAULT_LIMIT_GB."""
+    return max(1, int(_positive_setting(ENV_LIMIT, DEFAULT_LIMIT_GB, "gigabytes", "GB") * 2**30))
 
 
 def lifetime_seconds() -> float:
     """How long an unused upload is kept: $HQCNN_UPLOAD_HOURS hours (a positive number, e.g. "0.5"),
-    or DEFAULT_HOURS. An invalid value is logged once as a warning and the default used."""
-    raw = os.environ.get(ENV_HOURS, "").strip()
-    if raw:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value > 0:
-            return value * 3600.0
-        if (ENV_HOURS, raw) not in _warned:
-            _warned.add((ENV_HOURS, raw))
-            log.warning("%s=%r is not a positive number of hours; using %g hours.", ENV_HOURS, raw, DEFAULT_HOURS)
-    return DEFAULT_HOURS * 3600.0
+    or DEFAULT_HOURS."""
+    return _positive_setting(ENV_HOURS, DEFAULT_HOURS, "hours", "hours") * 3600.0
 
 
 def _gb(n: float) -> str:

@@ -7,7 +7,6 @@ tests/test_decode_budget.py (a DICOM header of 16 × 16 around a hand-written SI
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import urllib.request
@@ -16,7 +15,8 @@ from pathlib import Path
 import pytest
 from pydicom.uid import JPEG2000Lossless
 
-from tests.e2e.test_browser import ERROR, TRAIN_DEADLINE_MS, assert_healthy, button, heading, open_page, wait_idle
+from tests.e2e.test_browser import ERROR, assert_healthy, wait_idle
+from tests.e2e.test_dicom_upload import open_explain_upload
 from tests.test_decode_budget import HUGE, encapsulated, j2k_header
 
 pytestmark = pytest.mark.e2e
@@ -29,17 +29,7 @@ def test_a_jpeg_2000_bomb_is_refused_while_the_server_stays_healthy(page, app_ur
     payload.write_bytes(encapsulated(j2k_header(HUGE, HUGE), JPEG2000Lossless))
     assert payload.stat().st_size < 4096
 
-    open_page(page, "/Train?train_per_class=20&epochs=1&batch_size=32", "Train")
-    button(page, "train_button").click()
-    page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
-        timeout=TRAIN_DEADLINE_MS
-    )
-    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
-    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
-    heading(page, "Explain a prediction").wait_for()
-    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
-    page.locator(".st-key-explain_mode").get_by_text("upload my own image").click()
-    wait_idle(page)
+    open_explain_upload(page)
 
     latencies: list[float] = []
     failures: list[str] = []

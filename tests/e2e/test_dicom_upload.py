@@ -27,6 +27,22 @@ from tests.e2e.test_browser import (
 from tests.test_dicom import SECRETS, dicom_file
 
 
+def open_explain_upload(page) -> None:
+    """Train a quick model on the Train page, then open the Explain page's upload box."""
+    open_page(page, "/Train?train_per_class=20&epochs=1&batch_size=32", "Train")
+    button(page, "train_button").click()
+    page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
+        timeout=TRAIN_DEADLINE_MS
+    )
+    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
+    heading(page, "Explain a prediction").wait_for()
+    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
+    page.locator(".st-key-explain_mode").get_by_text("upload my own image").click()
+    wait_idle(page)
+    page.get_by_text("PNG, JPEG or DICOM image").first.wait_for()
+
+
 def test_a_dicom_upload_is_explained_without_patient_details(page, tmp_path: Path, artifacts: Path) -> None:
     # A 12-bit MONOCHROME1 X-ray of two frames with a VOI window, from a PneumoniaMNIST test image.
     image = load_arrays("pneumoniamnist")["test"][0][3].astype(np.uint16) * 16
@@ -44,18 +60,7 @@ def test_a_dicom_upload_is_explained_without_patient_details(page, tmp_path: Pat
         )
     )
 
-    open_page(page, "/Train?train_per_class=20&epochs=1&batch_size=32", "Train")
-    button(page, "train_button").click()
-    page.locator("[data-testid='stMetricLabel']").filter(has_text=re.compile(r"^Accuracy$")).wait_for(
-        timeout=TRAIN_DEADLINE_MS
-    )
-    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
-    page.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(r"Explain$")).click()
-    heading(page, "Explain a prediction").wait_for()
-    wait_idle(page, timeout=TRAIN_DEADLINE_MS)
-    page.locator(".st-key-explain_mode").get_by_text("upload my own image").click()
-    wait_idle(page)
-    page.get_by_text("PNG, JPEG or DICOM image").first.wait_for()
+    open_explain_upload(page)
 
     page.locator(".st-key-explain_upload input[type='file']").set_input_files(str(scan))
     page.get_by_text(re.compile(r"^Predicted: ")).wait_for()
