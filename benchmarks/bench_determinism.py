@@ -85,24 +85,37 @@ def main() -> None:
     parser.add_argument("--dataset", default="breastmnist")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of the hash runs (0: the recipe's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed trainings per mode (whole recipe)")
+    parser.add_argument("--cost-only", action="store_true", help="skip the first part (which settings change the weights)")
     args = parser.parse_args()
+    compute = {}
+    if not args.cost_only:
+        compute = hashes(args.dataset, args.epochs)
+    cost(args.dataset, args.repeats, compute)
 
-    print(f"## Which settings change the weights ({args.dataset}, seed 0, {args.epochs or 'recipe'} epochs)\n")
+
+def hashes(dataset: str, epochs: int) -> dict:
+    """Print the weights' hash under each setting, pinned and native; return the pinned run's record."""
+
+    print(f"## Which settings change the weights ({dataset}, seed 0, {epochs or 'recipe'} epochs)\n")
     print("| setting | pinned kernels: hash | native kernels: hash |")
     print("|---|---|---|")
     compute = {}
     for label, env, threads in VARIANTS:
-        pinned = train(args.dataset, args.epochs, threads, {"HQCNN_KERNELS": "pinned", **env})
-        native = train(args.dataset, args.epochs, threads, {"HQCNN_KERNELS": "native", **env})
+        pinned = train(dataset, epochs, threads, {"HQCNN_KERNELS": "pinned", **env})
+        native = train(dataset, epochs, threads, {"HQCNN_KERNELS": "native", **env})
         compute = compute or pinned["compute"]
         print(f"| {label} | `{pinned['hash']}` | `{native['hash']}` |")
+    return compute
 
-    print(f"\n## What pinning costs ({args.dataset}, the whole recipe, 1 thread, medians of {args.repeats})\n")
+
+def cost(dataset: str, repeats: int, compute: dict) -> None:
+    """Print the whole recipe's training time under pinned and native kernels, interleaved, and the ratio."""
+    print(f"\n## What pinning costs ({dataset}, the whole recipe, 1 thread, medians of {repeats})\n")
     seconds: dict[str, list[float]] = {"pinned": [], "native": []}
     last: dict[str, dict] = {}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for mode in seconds:  # interleaved: both modes see the same machine load
-            last[mode] = train(args.dataset, 0, 1, {"HQCNN_KERNELS": mode})
+            last[mode] = train(dataset, 0, 1, {"HQCNN_KERNELS": mode})
             seconds[mode].append(last[mode]["seconds"])
     median = {mode: statistics.median(values) for mode, values in seconds.items()}
     print("| kernels | training s (median) | × native | test accuracy | test AUC |")
@@ -112,7 +125,7 @@ def main() -> None:
             f"| {mode} | {median[mode]:.2f} | {median[mode] / median['native']:.2f} | "
             f"{last[mode]['accuracy']:.3f} | {last[mode]['auc']:.3f} |"
         )
-    print(f"\n{last['pinned']['epochs']} epochs; pinned run's record: {json.dumps(compute)}")
+    print(f"\n{last['pinned']['epochs']} epochs; pinned run's record: {json.dumps(compute or last['pinned']['compute'])}")
 
 
 if __name__ == "__main__":

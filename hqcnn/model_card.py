@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hqcnn import determinism
 from hqcnn.checkpoint import CARD_FILE
 from hqcnn.config import RunConfig
 from hqcnn.datasets_base import ModelMeta
@@ -130,12 +131,21 @@ def model_card(
         "",
         "## Exact configuration",
         "",
+        _computed_under(metrics.get("compute")),
+        "",
         "```json",
         json.dumps({"config": config.to_dict(), "posthoc": _posthoc_summary(posthoc)}, indent=2),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def _computed_under(compute: Any) -> str:
+    """How the weights were computed (threads, kernels), which a re-run needs as much as the configuration."""
+    if not isinstance(compute, dict) or not compute:
+        return "Trained before runs recorded their torch threads and CPU kernels."
+    return "Trained with " + md(determinism.describe(compute), limit=600) + "."
 
 
 def _operating_section(

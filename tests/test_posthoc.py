@@ -22,6 +22,7 @@ from hqcnn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from hqcnn.data import prepare
 from hqcnn.datasets_base import ModelMeta
 from hqcnn.errors import CheckpointError
+from hqcnn.markdown import md
 from hqcnn.model_card import FILE_NAME, model_card
 from hqcnn.train import run
 
@@ -242,6 +243,19 @@ def test_model_card_escapes_names_from_files(outcome):
     meta = replace(ModelMeta.from_data(outcome.data), label_names=("[x](https://evil.example)", "<b>bold</b>"))
     card = model_card(outcome.config, meta, outcome.metrics_json(), outcome.posthoc, "**title**")
     assert "[x](https" not in card and "<b>" not in card and "**title**" not in card
+    # The compute record of an uploaded model is text from a file too.
+    hostile = {**outcome.metrics_json(), "compute": {**outcome.compute, "torch": "[x](https://evil.example)"}}
+    card = model_card(outcome.config, meta, hostile, outcome.posthoc, "title")
+    assert "Trained with torch" in card and "[x](https" not in card
+
+
+def test_model_card_says_how_the_weights_were_computed(outcome):
+    card = model_card(outcome.config, ModelMeta.from_data(outcome.data), outcome.metrics_json(), outcome.posthoc, "t")
+    said = md(f"torch {outcome.compute['torch']}, {outcome.compute['threads']} thread(s)")
+    assert "Trained with " + said in card
+    without = {k: v for k, v in outcome.metrics_json().items() if k != "compute"}
+    card = model_card(outcome.config, ModelMeta.from_data(outcome.data), without, outcome.posthoc, "t")
+    assert "Trained before runs recorded their torch threads and CPU kernels." in card
 
 
 def test_the_zip_carries_the_card_and_loading_ignores_it(outcome):

@@ -45,6 +45,8 @@ def cli_run(engine_task, tmp_path_factory) -> checkpoint.Checkpoint:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 thread(s)" in done.stdout and "pinned kernels" in done.stdout, done.stdout
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Trained with torch" in card and "1 thread(s), CPU capability AVX2; pinned kernels" in card
     return checkpoint.load(out)
 
 
