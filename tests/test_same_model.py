@@ -20,6 +20,7 @@ from hqcnn import checkpoint, determinism
 from hqcnn import experiments as ex
 from hqcnn.__main__ import build_parser, run_config_from_args
 from hqcnn.experiments import tasks
+from hqcnn.markdown import md
 from ui import jobs
 from ui.jobs import Owner, Scheduler
 from ui.training import HYBRID, TrainingJob
@@ -46,7 +47,7 @@ def cli_run(engine_task, tmp_path_factory) -> checkpoint.Checkpoint:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 thread(s)" in done.stdout and "pinned kernels" in done.stdout, done.stdout
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "Trained with torch" in card and "1 thread(s), CPU capability AVX2; pinned kernels" in card
+    assert "Trained with torch" in card and md("1 thread(s), CPU capability AVX2; pinned kernels") in card
     return checkpoint.load(out)
 
 
