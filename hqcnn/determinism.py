@@ -128,11 +128,24 @@ def holds(recorded: Mapping[str, Any] | None) -> bool:
     return not differences(recorded)
 
 
+def here(threads: int | None = None) -> dict[str, Any]:
+    """What a run started in this process would record: this machine's kernels under the mode, and
+    `threads` (default: this process's count), whether or not a model has been built here yet."""
+    current = record()
+    current["mkldnn"] = mode() != PINNED
+    if threads is not None:
+        current["threads"] = threads
+    return current
+
+
 def differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any] | None = None) -> list[str]:
-    """The contract fields in which `recorded` differs from `current` (default: this process), in words."""
+    """The contract fields in which `recorded` differs from `current`, in words. By default `current`
+    is a re-run in this process at the recorded thread count (a re-run chooses its threads)."""
     if not isinstance(recorded, Mapping):
         return ["no record of the kernels and threads it ran with"]
-    current = current if current is not None else record()
+    if current is None:
+        threads = recorded.get("threads")
+        current = here(threads if isinstance(threads, int) and not isinstance(threads, bool) else None)
     out = []
     for name in CONTRACT_FIELDS:
         if recorded.get(name) != current.get(name):

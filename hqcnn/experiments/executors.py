@@ -80,7 +80,7 @@ def _ray_task(task: Task, data: Any, threads: int, contract: dict[str, Any]) -> 
     from hqcnn.experiments.tasks import run_task
 
     determinism.apply_torch(threads)  # Ray runs a task on its worker process's main thread
-    differ = determinism.differences(contract)
+    differ = determinism.differences(contract, determinism.record())
     if differ:
         raise HQCNNError(
             "A Ray worker computes under other settings than this run records (" + "; ".join(differ) + "). "
